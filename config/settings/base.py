@@ -1,0 +1,243 @@
+"""Settings shared by every environment, read from environment variables.
+
+Every value can be set in the environment or in a `.env` file at the project root
+(see `.env.example`). The defaults are the embedded ones that `make run` uses:
+SQLite, a filesystem Celery broker and media under `var/`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import environ
+from celery.schedules import crontab  # noqa: F401  (documented for beat schedules)
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+VAR_DIR = Path(environ.Env().str("SNAPCLASS_VAR_DIR", default=str(BASE_DIR / "var")))
+
+env = environ.Env()
+if (BASE_DIR / ".env").is_file():
+    env.read_env(str(BASE_DIR / ".env"), overwrite=False)
+
+
+def env_ratio(name: str, default: float) -> float:
+    value = env.float(name, default=default)
+    if not 0.0 < value < 1.0:
+        raise ImproperlyConfigured(f"{name} must be between 0 and 1, got {value}")
+    return value
+
+
+def env_positive(name: str, default: int) -> int:
+    value = env.int(name, default=default)
+    if value <= 0:
+        raise ImproperlyConfigured(f"{name} must be a positive integer, got {value}")
+    return value
+
+
+# --- Django core -----------------------------------------------------------------
+SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="")
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
+CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "rest_framework",
+    "drf_spectacular",
+    "django_celery_beat",
+    "datasets",
+    "training",
+    "classifier",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+ASGI_APPLICATION = "config.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
+}
+DATABASES["default"]["ATOMIC_REQUESTS"] = False
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Web, worker and beat share one SQLite file in the embedded setup: wait for locks
+    # instead of failing, and let readers work while a writer commits.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"timeout": 30, "init_command": "PRAGMA journal_mode=WAL;"}
+    )
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env.str("TIME_ZONE", default="UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(VAR_DIR / "static")))
+STATICFILES_DIRS = [BASE_DIR / "static"]
+MEDIA_URL = "/media/"
+MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
+}
+# Uploads: the many-images admin form and the API accept up to this many files/fields.
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 1000
+DATA_UPLOAD_MAX_NUMBER_FILES = env_positive("SNAPCLASS_MAX_UPLOAD_FILES", 200)
+DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+
+LOGIN_URL = "admin:login"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}
+
+# --- Celery ------------------------------------------------------------------------
+BROKER_DIR = VAR_DIR / "broker"
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(BROKER_DIR / "queue"),
+        "data_folder_out": str(BROKER_DIR / "queue"),
+        "control_folder": str(BROKER_DIR / "control"),
+        "store_processed": False,
+    }
+else:
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 6 * 3600}
+CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default=None)
+CELERY_TASK_IGNORE_RESULT = CELERY_RESULT_BACKEND is None
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_ROUTES = {
+    "datasets.tasks.*": {"queue": "scrape"},
+    "training.tasks.training_run_execute": {"queue": "train"},
+}
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = False
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TIMEZONE = TIME_ZONE
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+
+# --- Redis (locks, integration tests) ---------------------------------------------
+REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
+
+# --- Snapclass -------------------------------------------------------------------
+SNAPCLASS_ADMIN_USERNAME = env.str("SNAPCLASS_ADMIN_USERNAME", default="admin")
+SNAPCLASS_ADMIN_PASSWORD = env.str("SNAPCLASS_ADMIN_PASSWORD", default="")
+SNAPCLASS_MAX_IMAGE_SIDE = env_positive("SNAPCLASS_MAX_IMAGE_SIDE", 512)
+SNAPCLASS_THUMB_SIDE = env_positive("SNAPCLASS_THUMB_SIDE", 160)
+SNAPCLASS_MIN_IMAGE_SIDE = env_positive("SNAPCLASS_MIN_IMAGE_SIDE", 32)
+SNAPCLASS_MAX_IMAGE_PIXELS = env_positive("SNAPCLASS_MAX_IMAGE_PIXELS", 40_000_000)
+SNAPCLASS_MAX_FILE_BYTES = env_positive("SNAPCLASS_MAX_FILE_BYTES", 15 * 1024 * 1024)
+SNAPCLASS_NEAR_DUPLICATE_DISTANCE = env.int(
+    "SNAPCLASS_NEAR_DUPLICATE_DISTANCE", default=4
+)
+SNAPCLASS_IMPORT_MAX_FILES = env_positive("SNAPCLASS_IMPORT_MAX_FILES", 50_000)
+SNAPCLASS_IMPORT_MAX_BYTES = env_positive(
+    "SNAPCLASS_IMPORT_MAX_BYTES", 2 * 1024 * 1024 * 1024
+)
+SNAPCLASS_DEMO_DIR = BASE_DIR / "datasets" / "demo" / "images"
+SNAPCLASS_EXAMPLE_LABELS = {
+    "woman": ["woman portrait", "woman face photo"],
+    "man": ["man portrait", "man face photo"],
+    "camera": ["photo camera", "digital camera"],
+    "TV": ["television set", "flat screen tv"],
+}
+
+REST_FRAMEWORK = {
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": [
+        "rest_framework.permissions.IsAuthenticatedOrReadOnly",
+    ],
+    "EXCEPTION_HANDLER": "config.api.exception_handler",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Snapclass API",
+    "DESCRIPTION": "Web image search, curation, fine-tuning and prediction.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+SNAPCLASS_SERVE_MEDIA = env.bool("SNAPCLASS_SERVE_MEDIA", default=True)
+WHITENOISE_MIMETYPES = {".mjs": "text/javascript", ".wasm": "application/wasm"}
+
+# --- Scraping: search providers and the safe downloader ---------------------------
+SNAPCLASS_SEARCH_PROVIDER = env.str("SNAPCLASS_SEARCH_PROVIDER", default="ddg")
+SERPAPI_KEY = env.str("SERPAPI_KEY", default="")
+SERPAPI_ENDPOINT = env.str(
+    "SERPAPI_ENDPOINT", default="https://serpapi.com/search.json"
+)
+BING_SEARCH_KEY = env.str("BING_SEARCH_KEY", default="")
+BING_SEARCH_ENDPOINT = env.str(
+    "BING_SEARCH_ENDPOINT", default="https://api.bing.microsoft.com/v7.0/images/search"
+)
+DDG_SAFESEARCH = env.str("DDG_SAFESEARCH", default="moderate")
+SNAPCLASS_FETCH_CONCURRENCY = env_positive("SNAPCLASS_FETCH_CONCURRENCY", 16)
+SNAPCLASS_FETCH_PER_HOST = env_positive("SNAPCLASS_FETCH_PER_HOST", 4)
+SNAPCLASS_FETCH_MAX_BYTES = env_positive("SNAPCLASS_FETCH_MAX_BYTES", 15 * 1024 * 1024)
+SNAPCLASS_FETCH_DEADLINE = env.float("SNAPCLASS_FETCH_DEADLINE", default=20.0)
+SNAPCLASS_FETCH_MAX_REDIRECTS = env.int("SNAPCLASS_FETCH_MAX_REDIRECTS", default=5)
+# Hosts that may resolve to private addresses (a local image server, tests). Empty
+# by default: the downloader refuses loopback, private and link-local addresses.
+SNAPCLASS_FETCH_ALLOW_PRIVATE_HOSTS = env.list(
+    "SNAPCLASS_FETCH_ALLOW_PRIVATE_HOSTS", default=[]
+)
+SNAPCLASS_SCRAPE_MAX_IMAGES = env_positive("SNAPCLASS_SCRAPE_MAX_IMAGES", 1000)
+SNAPCLASS_SCRAPE_TIME_LIMIT = env_positive("SNAPCLASS_SCRAPE_TIME_LIMIT", 30 * 60)
+# A job whose worker stopped sending heartbeats this long ago is marked failed.
+SNAPCLASS_JOB_HEARTBEAT_TIMEOUT = env_positive("SNAPCLASS_JOB_HEARTBEAT_TIMEOUT", 300)

@@ -1,0 +1,330 @@
+"""Scrape jobs: search, download safely, ingest. The task only calls these."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import time
+from collections import Counter
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from config.errors import DomainError
+from datasets import fetch, imaging, search
+from datasets.models import JobStatus, Label, ScrapeJob, SourceKind
+from datasets.services import DuplicateImage, image_ingest
+
+logger = logging.getLogger(__name__)
+
+MAX_REASON_SAMPLES = 20
+LICENSES = (
+    "any",
+    "Public",
+    "Share",
+    "ShareCommercially",
+    "Modify",
+    "ModifyCommercially",
+)
+
+
+class InvalidScrapeRequest(DomainError):
+    code = "invalid_scrape_request"
+
+
+class TransientScrapeError(Exception):
+    """A network problem talking to the search provider: worth a retry later."""
+
+
+def fetch_limits() -> fetch.FetchLimits:
+    return fetch.FetchLimits(
+        max_bytes=settings.SNAPCLASS_FETCH_MAX_BYTES,
+        deadline=settings.SNAPCLASS_FETCH_DEADLINE,
+        max_redirects=settings.SNAPCLASS_FETCH_MAX_REDIRECTS,
+        allow_private_hosts=frozenset(settings.SNAPCLASS_FETCH_ALLOW_PRIVATE_HOSTS),
+    )
+
+
+def provider_options() -> dict[str, Any]:
+    return {
+        "SERPAPI_KEY": settings.SERPAPI_KEY,
+        "SERPAPI_ENDPOINT": settings.SERPAPI_ENDPOINT,
+        "BING_SEARCH_KEY": settings.BING_SEARCH_KEY,
+        "BING_SEARCH_ENDPOINT": settings.BING_SEARCH_ENDPOINT,
+        "DDG_SAFESEARCH": settings.DDG_SAFESEARCH,
+        "timeout": 30,
+    }
+
+
+def scrape_job_create(
+    *,
+    label: Label,
+    provider: str | None = None,
+    query: str | None = None,
+    requested: int = 150,
+    license: str = "",
+    urls: list[str] | None = None,
+    user: Any = None,
+    enqueue: bool = True,
+) -> ScrapeJob:
+    """Validate a request, store the job and (after commit) queue it for a worker."""
+    provider = provider or settings.SNAPCLASS_SEARCH_PROVIDER
+    if provider not in search.PROVIDERS:
+        known = ", ".join(sorted(search.PROVIDERS))
+        raise InvalidScrapeRequest(f"Unknown provider {provider!r}; known: {known}.")
+    if not 1 <= requested <= settings.SNAPCLASS_SCRAPE_MAX_IMAGES:
+        raise InvalidScrapeRequest(
+            f"Ask for between 1 and {settings.SNAPCLASS_SCRAPE_MAX_IMAGES} images."
+        )
+    if license and license not in LICENSES:
+        raise InvalidScrapeRequest(f"Unknown license filter {license!r}.")
+    if provider == "urls":
+        if not urls:
+            raise InvalidScrapeRequest("The urls provider needs a list of image URLs.")
+        query = query or f"{len(urls)} pasted URLs"
+    else:
+        urls = []
+        query = (query or (label.queries[0] if label.queries else label.name)).strip()
+    if not query or len(query) > 255:
+        raise InvalidScrapeRequest("The query must be 1 to 255 characters.")
+    job = ScrapeJob.objects.create(
+        label=label,
+        provider=provider,
+        query=query,
+        requested=requested,
+        license="" if license == "any" else license,
+        urls=urls,
+        created_by=user if getattr(user, "pk", None) else None,
+    )
+    if enqueue:
+        from datasets.tasks import scrape_job_execute
+
+        transaction.on_commit(lambda: scrape_job_execute.delay(job.pk))
+    return job
+
+
+def scrape_jobs_create_for_label(
+    *, label: Label, requested: int, provider: str | None = None, user: Any = None
+) -> list[ScrapeJob]:
+    """One job per search query of the label, sharing the requested count."""
+    queries = [q for q in label.queries if q.strip()] or [label.name]
+    share = max(1, requested // len(queries))
+    return [
+        scrape_job_create(
+            label=label, provider=provider, query=q, requested=share, user=user
+        )
+        for q in queries
+    ]
+
+
+def scrape_job_cancel(*, job: ScrapeJob) -> bool:
+    """Ask a job to stop; a queued job is cancelled at once."""
+    if ScrapeJob.objects.filter(pk=job.pk, status=JobStatus.QUEUED).update(
+        status=JobStatus.CANCELLED, finished_at=timezone.now(), message="Cancelled."
+    ):
+        return True
+    return bool(
+        ScrapeJob.objects.filter(pk=job.pk, status=JobStatus.RUNNING).update(
+            cancel_requested=True
+        )
+    )
+
+
+def scrape_job_claim(job_id: int) -> ScrapeJob | None:
+    """Move a queued job (or a stale running one) to running; None if not ours."""
+    now = timezone.now()
+    stale = now - timedelta(seconds=settings.SNAPCLASS_JOB_HEARTBEAT_TIMEOUT)
+    claimable = Q(status=JobStatus.QUEUED) | Q(
+        status=JobStatus.RUNNING, heartbeat_at__lt=stale
+    )
+    n = (
+        ScrapeJob.objects.filter(claimable, pk=job_id)
+        .filter(cancel_requested=False)
+        .update(
+            status=JobStatus.RUNNING,
+            started_at=now,
+            heartbeat_at=now,
+            attempts=F("attempts") + 1,
+            worker=socket.gethostname()[:255],
+        )
+    )
+    return ScrapeJob.objects.get(pk=job_id) if n == 1 else None
+
+
+def scrape_jobs_reap_stale() -> int:
+    """Jobs left `running` by a worker that died are marked failed."""
+    stale = timezone.now() - timedelta(seconds=settings.SNAPCLASS_JOB_HEARTBEAT_TIMEOUT)
+    return ScrapeJob.objects.filter(
+        status=JobStatus.RUNNING, heartbeat_at__lt=stale
+    ).update(
+        status=JobStatus.FAILED,
+        finished_at=timezone.now(),
+        message="The worker running this job stopped (no heartbeat); start it again.",
+    )
+
+
+def scrape_job_finish(job_id: int, *, status: str, message: str) -> None:
+    ScrapeJob.objects.filter(pk=job_id, status=JobStatus.RUNNING).update(
+        status=status, message=message[:2000], finished_at=timezone.now()
+    )
+
+
+def scrape_job_release(job_id: int, message: str) -> None:
+    """Hand a running job back to the queue, for a retry."""
+    ScrapeJob.objects.filter(pk=job_id, status=JobStatus.RUNNING).update(
+        status=JobStatus.QUEUED, message=message[:2000]
+    )
+
+
+class _Tally:
+    """Counts of one run of a job, written to the row at most every `interval` s."""
+
+    def __init__(self, job: ScrapeJob, interval: float = 0.5) -> None:
+        self.job = job
+        self.counts: Counter[str] = Counter()
+        self.reasons: Counter[str] = Counter()
+        self.samples: list[dict[str, str]] = []
+        self.interval = interval
+        self._last = 0.0
+
+    def add(self, field: str, reason: str | None = None, url: str = "", msg: str = ""):
+        self.counts[field] += 1
+        self.counts["processed"] += 1
+        if reason:
+            self.reasons[reason] += 1
+            if len(self.samples) < MAX_REASON_SAMPLES:
+                self.samples.append(
+                    {"url": url[:300], "code": reason, "message": msg[:200]}
+                )
+
+    def flush(self, *, force: bool = False, **extra: Any) -> bool:
+        """Save the counts and a heartbeat; return whether cancellation was asked."""
+        now = time.monotonic()
+        if not force and now - self._last < self.interval:
+            return False
+        self._last = now
+        fields = {
+            name: self.counts[name]
+            for name in ("downloaded", "duplicates", "rejected", "failed", "processed")
+        }
+        ScrapeJob.objects.filter(pk=self.job.pk).update(
+            reasons=dict(self.reasons),
+            reason_samples=self.samples,
+            heartbeat_at=timezone.now(),
+            **fields,
+            **extra,
+        )
+        return ScrapeJob.objects.filter(pk=self.job.pk, cancel_requested=True).exists()
+
+
+def scrape_job_run(
+    job: ScrapeJob, *, on_progress: Callable[[ScrapeJob, Counter], None] | None = None
+) -> ScrapeJob:
+    """Run a claimed job to its end: search, download, ingest, count.
+
+    Safe to run again on the same job: URLs already ingested by this job are skipped
+    and `image_ingest` refuses duplicates. Raises TransientScrapeError for network
+    trouble with the search provider (the caller retries); every other problem ends
+    the job `failed` with a message.
+    """
+    tally = _Tally(job)
+    try:
+        candidates = _search(job)
+    except search.SearchError as exc:
+        scrape_job_finish(
+            job.pk, status=JobStatus.FAILED, message=f"{exc.code}: {exc.message}"
+        )
+        return _reload(job)
+
+    done_urls = set(job.images.values_list("source_url", flat=True))
+    tally.counts["downloaded"] = len(done_urls)
+    by_url = {}
+    for c in candidates:
+        if c.image_url not in done_urls:
+            by_url.setdefault(c.image_url, c)
+    tally.flush(force=True, found=len(candidates))
+
+    cancelled = False
+
+    def cancel() -> bool:
+        return cancelled
+
+    kind = SourceKind.URL if job.provider == "urls" else SourceKind.SEARCH
+    for result in fetch.fetch_many(
+        list(by_url),
+        fetch_limits(),
+        max_workers=settings.SNAPCLASS_FETCH_CONCURRENCY,
+        per_host=settings.SNAPCLASS_FETCH_PER_HOST,
+        cancel=cancel,
+    ):
+        _ingest_result(job, result, by_url[result.url], kind, tally)
+        if tally.flush():
+            cancelled = True
+        if on_progress:
+            on_progress(job, tally.counts)
+
+    if cancelled or tally.flush(force=True):
+        scrape_job_finish(job.pk, status=JobStatus.CANCELLED, message="Cancelled.")
+    else:
+        c = tally.counts
+        scrape_job_finish(
+            job.pk,
+            status=JobStatus.SUCCEEDED,
+            message=(
+                f"{c['downloaded']} downloaded, {c['duplicates']} duplicates, "
+                f"{c['rejected']} rejected, {c['failed']} failed."
+            ),
+        )
+    return _reload(job)
+
+
+def _reload(job: ScrapeJob) -> ScrapeJob:
+    job.refresh_from_db()
+    return job
+
+
+def _search(job: ScrapeJob) -> list[search.Candidate]:
+    options = provider_options()
+    if job.provider == "urls":
+        options["urls"] = list(job.urls)
+    provider = search.get_provider(job.provider, options)
+    try:
+        return provider.search(job.query, job.requested, license=job.license or None)
+    except (ConnectionError, TimeoutError) as exc:
+        raise TransientScrapeError(str(exc)) from exc
+
+
+def _ingest_result(
+    job: ScrapeJob,
+    result: fetch.FetchResult,
+    candidate: search.Candidate,
+    kind: str,
+    tally: _Tally,
+) -> None:
+    if not result.ok:
+        field = "rejected" if result.code == "not_an_image" else "failed"
+        tally.add(field, result.code or "error", result.url, result.message or "")
+        return
+    try:
+        image_ingest(
+            data=result.data or b"",
+            label=job.label,
+            source_kind=kind,
+            source_url=result.url,
+            page_url=candidate.page_url or "",
+            provider=job.provider,
+            query=job.query,
+            license=candidate.license or job.license,
+            extra={"scrape_job": job},
+        )
+    except DuplicateImage:
+        tally.add("duplicates")
+    except imaging.ImageRejected as exc:
+        tally.add("rejected", exc.code, result.url, exc.message)
+    else:
+        tally.add("downloaded")

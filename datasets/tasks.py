@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+from celery import shared_task
+from django.conf import settings
+
+from datasets import scraping
+from datasets.models import JobStatus
+
+
+@shared_task(
+    bind=True,
+    acks_late=True,
+    max_retries=3,
+    soft_time_limit=settings.SNAPCLASS_SCRAPE_TIME_LIMIT,
+    time_limit=settings.SNAPCLASS_SCRAPE_TIME_LIMIT + 60,
+)
+def scrape_job_execute(self, job_id: int) -> None:
+    """Run one scrape job; a redelivered message finds the job claimed and stops."""
+    job = scraping.scrape_job_claim(job_id)
+    if job is None:
+        return
+    try:
+        scraping.scrape_job_run(job)
+    except scraping.TransientScrapeError as exc:
+        if self.request.retries >= self.max_retries:
+            scraping.scrape_job_finish(
+                job_id, status=JobStatus.FAILED, message=str(exc)
+            )
+            return
+        scraping.scrape_job_release(job_id, f"Retrying after: {exc}")
+        raise self.retry(exc=exc, countdown=5 * 2**self.request.retries) from exc
+    except BaseException as exc:  # time limit, worker shutdown, a bug: never `running`
+        scraping.scrape_job_finish(job_id, status=JobStatus.FAILED, message=repr(exc))
+        raise
+
+
+@shared_task
+def scrape_jobs_reap_stale() -> int:
+    return scraping.scrape_jobs_reap_stale()

@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+import io
+import os
+
+import numpy as np
+import pytest
+from PIL import Image as PILImage
+
+
+def pytest_collection_modifyitems(config, items):
+    # Anything under tests/integration needs PostgreSQL, Redis or a worker.
+    for item in items:
+        if f"{os.sep}integration{os.sep}" in str(item.fspath):
+            item.add_marker(pytest.mark.integration)
+        if f"{os.sep}e2e{os.sep}" in str(item.fspath):
+            item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture(autouse=True)
+def _media_root(tmp_path, settings):
+    """Every test writes media into its own temporary folder."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    return settings.MEDIA_ROOT
+
+
+def make_jpeg(pattern: int = 0, size=(320, 240), *, fmt: str = "JPEG") -> bytes:
+    """A valid image; each `pattern` gives a different picture (and perceptual hash)."""
+    rng = np.random.default_rng(pattern)
+    blocks = rng.integers(0, 256, size=(6, 8, 3), dtype=np.uint8)
+    img = PILImage.fromarray(blocks, "RGB").resize(size, PILImage.NEAREST)
+    out = io.BytesIO()
+    img.save(out, fmt)
+    return out.getvalue()
+
+
+@pytest.fixture
+def jpeg_bytes():
+    return make_jpeg

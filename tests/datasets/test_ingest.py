@@ -1,0 +1,139 @@
+from __future__ import annotations
+
+import pytest
+from django.core.files.storage import default_storage
+
+from datasets import imaging
+from datasets.models import Image, ImageChange, ImageStatus, Label
+from datasets.selectors import label_list_with_counts
+from datasets.services import (
+    DuplicateImage,
+    image_delete,
+    image_ingest,
+    image_mark_reviewed,
+    image_relabel,
+    image_restore,
+    label_get_or_create,
+)
+from tests.conftest import make_jpeg
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def label():
+    return label_get_or_create(name="camera")
+
+
+def ingest(data, label, **kw):
+    return image_ingest(data=data, label=label, source_kind="upload", **kw)
+
+
+def test_it_stores_the_normalised_image_and_thumbnail(label):
+    image = ingest(make_jpeg(1, size=(1200, 900)), label)
+
+    assert (image.width, image.height) == (512, 384)
+    assert default_storage.exists(image.file.name)
+    assert default_storage.exists(image.thumbnail.name)
+    assert image.status == ImageStatus.ACTIVE
+    assert len(image.sha256) == 64 and len(image.phash) == 16
+
+
+def test_it_refuses_an_exact_duplicate_and_writes_nothing(label, settings):
+    first = ingest(make_jpeg(2), label)
+    files_before = sorted(p for p in settings.MEDIA_ROOT.rglob("*") if p.is_file())
+
+    with pytest.raises(DuplicateImage) as exc:
+        ingest(make_jpeg(2), label)
+
+    assert exc.value.existing == first
+    assert Image.objects.count() == 1
+    assert (
+        sorted(p for p in settings.MEDIA_ROOT.rglob("*") if p.is_file()) == files_before
+    )
+
+
+def test_it_flags_a_near_duplicate_for_review(label):
+    original = ingest(make_jpeg(3, size=(640, 480)), label)
+
+    near = ingest(make_jpeg(3, size=(600, 450)), label)
+
+    assert near.status == ImageStatus.REVIEW
+    assert near.near_duplicate_of == original
+
+
+@pytest.mark.parametrize("data", [b"", b"hello, not an image", make_jpeg(4)[:400]])
+def test_it_rejects_bad_bytes_and_stores_nothing(label, settings, data):
+    with pytest.raises(imaging.ImageRejected):
+        ingest(data, label)
+
+    assert Image.objects.count() == 0
+    assert not [p for p in settings.MEDIA_ROOT.rglob("*") if p.is_file()]
+
+
+def test_a_failing_row_insert_leaves_no_file(label, settings, monkeypatch):
+    # Fault injection: the database refuses the row after the files were written.
+    def boom(*args, **kwargs):
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(Image.objects, "create", boom)
+
+    with pytest.raises(RuntimeError):
+        ingest(make_jpeg(5), label)
+
+    assert not [p for p in settings.MEDIA_ROOT.rglob("*") if p.is_file()]
+
+
+def test_relabel_delete_restore_review_are_recorded(label, django_user_model):
+    user = django_user_model.objects.create_user("cur", password="x")
+    other = label_get_or_create(name="TV")
+    a = ingest(make_jpeg(6), label)
+    b = ingest(make_jpeg(7), label)
+
+    assert image_relabel(images=[a, b], label=other, user=user) == 2
+    assert image_delete(images=[a], user=user) == 1
+    a.refresh_from_db()
+    assert a.status == ImageStatus.DELETED and a.status_changed_by == user
+    assert image_restore(images=[a], user=user) == 1
+    a.refresh_from_db()
+    assert a.status == ImageStatus.ACTIVE and a.label == other
+
+    actions = list(
+        ImageChange.objects.filter(image=a)
+        .order_by("id")
+        .values_list("action", "old_label", "new_label")
+    )
+    assert actions == [
+        ("relabel", label.pk, other.pk),
+        ("delete", other.pk, None),
+        ("restore", other.pk, None),
+    ]
+
+
+def test_mark_reviewed_only_touches_images_in_review(label):
+    a = ingest(make_jpeg(8), label)
+    b = ingest(make_jpeg(9), label, status=ImageStatus.REVIEW)
+
+    assert image_mark_reviewed(images=[a, b]) == 1
+    b.refresh_from_db()
+    assert b.status == ImageStatus.ACTIVE
+
+
+def test_label_counts_come_in_one_query(label, django_assert_num_queries):
+    ingest(make_jpeg(10), label)
+    ingest(make_jpeg(11), label, status=ImageStatus.REVIEW)
+    label_get_or_create(name="man")
+
+    with django_assert_num_queries(1):
+        rows = {
+            lbl.name: (lbl.active_count, lbl.review_count)
+            for lbl in label_list_with_counts()
+        }
+
+    assert rows == {"camera": (1, 1), "man": (0, 0)}
+
+
+def test_labels_are_matched_by_slug():
+    a = label_get_or_create(name="TV")
+    assert label_get_or_create(name="tv") == a
+    assert Label.objects.count() == 1

@@ -1,0 +1,144 @@
+from __future__ import annotations
+
+import io
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from django.core.management import call_command
+
+from datasets.models import Image, Label
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def settings_env_names() -> set[str]:
+    """Every environment variable the settings modules read."""
+    names: set[str] = set()
+    for path in (ROOT / "config" / "settings").glob("*.py"):
+        text = path.read_text()
+        names |= set(re.findall(r'env(?:\.\w+)?\(\s*"([A-Z0-9_]+)"', text))
+        names |= set(re.findall(r'env_\w+\(\s*"([A-Z0-9_]+)"', text))
+    return names
+
+
+@pytest.fixture(scope="module")
+def compose():
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+def test_compose_has_the_production_services(compose):
+    services = compose["services"]
+    assert set(services) == {"postgres", "redis", "web", "worker", "gpu-worker", "beat"}
+    app = {name: services[name] for name in ("web", "worker", "gpu-worker", "beat")}
+    for name, service in app.items():
+        assert service["build"] == "." and service["image"] == "snapclass:latest", name
+        assert "media:/data/media" in service["volumes"], name
+    assert "gunicorn config.wsgi" in app["web"]["command"]
+    assert "--queues default,scrape" in app["worker"]["command"]
+    gpu = app["gpu-worker"]
+    assert "--queues train" in gpu["command"]
+    assert "--pool=solo" in gpu["command"] and "--concurrency=1" in gpu["command"]
+    devices = gpu["deploy"]["resources"]["reservations"]["devices"]
+    assert devices[0]["driver"] == "nvidia" and "gpu" in devices[0]["capabilities"]
+    assert "celery -A config beat" in app["beat"]["command"]
+    assert "media" in compose["volumes"]
+
+
+def test_compose_environment_names_are_read_by_the_settings(compose):
+    known = settings_env_names() | {"DJANGO_SETTINGS_MODULE"}
+    for name in ("web", "worker", "gpu-worker", "beat"):
+        env = compose["services"][name]["environment"]
+        unknown = set(env) - known
+        assert not unknown, f"{name} sets {unknown}, which no setting reads"
+    assert compose["services"]["web"]["environment"]["DJANGO_SETTINGS_MODULE"] == (
+        "config.settings.production"
+    )
+
+
+def test_env_example_names_are_read_by_the_settings():
+    names = {
+        line.split("=", 1)[0]
+        for line in (ROOT / ".env.example").read_text().splitlines()
+        if line and not line.startswith("#")
+    }
+    assert names - settings_env_names() <= {"POSTGRES_PASSWORD"}
+
+
+def test_the_celery_queues_match_compose_and_procfile(compose, settings):
+    routes = settings.CELERY_TASK_ROUTES
+    queues = {r["queue"] for r in routes.values()} | {
+        settings.CELERY_TASK_DEFAULT_QUEUE
+    }
+    assert queues == {"default", "scrape", "train"}
+    procfile = (ROOT / "Procfile").read_text()
+    assert "--queues default,scrape,train" in procfile
+
+
+def test_check_deploy_with_production_settings_reports_no_warnings():
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DJANGO_", "DATABASE_URL", "CELERY_"))
+    }
+    for line in (ROOT / ".env.example").read_text().splitlines():
+        if line and not line.startswith("#"):
+            key, value = line.split("=", 1)
+            env[key] = value
+    env["DJANGO_SETTINGS_MODULE"] = "config.settings.production"
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+@pytest.mark.django_db
+def test_bootstrap_creates_admin_labels_and_demo_images_and_is_repeatable(
+    settings, tmp_path
+):
+    from tests.conftest import make_jpeg
+
+    demo = tmp_path / "demo"
+    for i, name in enumerate(["woman", "man", "camera", "TV"]):
+        (demo / name).mkdir(parents=True)
+        (demo / name / "a.jpg").write_bytes(make_jpeg(100 + i))
+    settings.SNAPCLASS_DEMO_DIR = demo
+    settings.SNAPCLASS_ADMIN_PASSWORD = ""
+    out = io.StringIO()
+
+    call_command("bootstrap", stdout=out)
+    call_command("bootstrap", stdout=out)
+
+    from django.contrib.auth import get_user_model
+
+    assert get_user_model().objects.filter(is_superuser=True).count() == 1
+    assert out.getvalue().count("password:") == 1
+    assert set(Label.objects.values_list("name", flat=True)) == {
+        "woman",
+        "man",
+        "camera",
+        "TV",
+    }
+    assert all(Label.objects.values_list("queries", flat=True))
+    assert Image.objects.count() == 4
+
+
+def test_the_bundled_demo_dataset_is_usable():
+    demo = ROOT / "datasets" / "demo" / "images"
+    sizes = 0
+    for label in ("woman", "man", "camera", "TV"):
+        files = [p for p in (demo / label).iterdir() if p.is_file()]
+        assert len(files) >= 20, label
+        sizes += sum(p.stat().st_size for p in files)
+    assert sizes <= 10 * 1024 * 1024
+    assert (ROOT / "datasets" / "demo" / "ATTRIBUTION.md").is_file()
