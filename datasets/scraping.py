@@ -7,6 +7,7 @@ import socket
 import time
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
@@ -18,7 +19,7 @@ from django.utils import timezone
 from config.errors import DomainError
 from datasets import fetch, imaging, search
 from datasets.models import JobStatus, Label, ScrapeJob, SourceKind
-from datasets.services import DuplicateImage, image_ingest
+from datasets.services import DuplicateImage, image_ingest, image_normalize
 
 logger = logging.getLogger(__name__)
 
@@ -255,18 +256,32 @@ def scrape_job_run(
         return cancelled
 
     kind = SourceKind.URL if job.provider == "urls" else SourceKind.SEARCH
-    for result in fetch.fetch_many(
-        list(by_url),
-        fetch_limits(),
-        max_workers=settings.SNAPCLASS_FETCH_CONCURRENCY,
-        per_host=settings.SNAPCLASS_FETCH_PER_HOST,
-        cancel=cancel,
-    ):
-        _ingest_result(job, result, by_url[result.url], kind, tally)
-        if tally.flush():
-            cancelled = True
-        if on_progress:
-            on_progress(job, tally.counts)
+    # Decoding and re-encoding release the GIL: do it beside the downloads, in a
+    # small pool, and keep only the database work in this thread.
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="normalize") as pool:
+        pending: set[Future] = set()
+
+        def store(futures) -> None:
+            for future in futures:
+                result, norm = future.result()
+                _ingest_result(job, result, by_url[result.url], kind, tally, norm)
+                if on_progress:
+                    on_progress(job, tally.counts)
+
+        for result in fetch.fetch_many(
+            list(by_url),
+            fetch_limits(),
+            max_workers=settings.SNAPCLASS_FETCH_CONCURRENCY,
+            per_host=settings.SNAPCLASS_FETCH_PER_HOST,
+            cancel=cancel,
+        ):
+            pending.add(pool.submit(_normalize, result))
+            done = {f for f in pending if f.done()}
+            pending -= done
+            store(done)
+            if tally.flush():
+                cancelled = True
+        store(pending)
 
     if cancelled or tally.flush(force=True):
         scrape_job_finish(job.pk, status=JobStatus.CANCELLED, message="Cancelled.")
@@ -299,20 +314,34 @@ def _search(job: ScrapeJob) -> list[search.Candidate]:
         raise TransientScrapeError(str(exc)) from exc
 
 
+def _normalize(
+    result: fetch.FetchResult,
+) -> tuple[fetch.FetchResult, imaging.NormalizedImage | imaging.ImageRejected | None]:
+    if not result.ok:
+        return result, None
+    try:
+        return result, image_normalize(result.data or b"")
+    except imaging.ImageRejected as exc:
+        return result, exc
+
+
 def _ingest_result(
     job: ScrapeJob,
     result: fetch.FetchResult,
     candidate: search.Candidate,
     kind: str,
     tally: _Tally,
+    norm: imaging.NormalizedImage | imaging.ImageRejected | None,
 ) -> None:
     if not result.ok:
         field = "rejected" if result.code == "not_an_image" else "failed"
         tally.add(field, result.code or "error", result.url, result.message or "")
         return
     try:
+        if isinstance(norm, imaging.ImageRejected):
+            raise norm
         image_ingest(
-            data=result.data or b"",
+            normalized=norm,
             label=job.label,
             source_kind=kind,
             source_url=result.url,

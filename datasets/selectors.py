@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from django.db.models import Count, Q, QuerySet
+import threading
+
+from django.db import connection
+from django.db.models import Count, Max, Q, QuerySet
 
 from datasets.models import Image, ImageStatus, Label
 
@@ -16,19 +19,72 @@ def label_list_with_counts() -> QuerySet[Label]:
     ).order_by("name")
 
 
+class _PhashIndex:
+    """Every stored image's perceptual hash, kept per process and topped up by id.
+
+    Reading all hashes for every ingest made imports quadratic. Rows are almost only
+    ever added, so one cheap count tells whether reading the new ids is enough.
+    """
+
+    def __init__(self) -> None:
+        self.hashes: dict[int, int] = {}
+        self.last_pk = 0
+        self.lock = threading.Lock()
+
+    def refresh(self) -> None:
+        state = Image.objects.aggregate(n=Count("pk"), last=Max("pk"))
+        n, last = state["n"], state["last"] or 0
+        if n == len(self.hashes) and last == self.last_pk:
+            return
+        if last < self.last_pk or n < len(self.hashes):
+            # Rows went away (a hard delete, a rolled-back test): start again.
+            self.hashes, self.last_pk = {}, 0
+        rows = Image.objects.filter(pk__gt=self.last_pk).values_list("pk", "phash")
+        for pk, phash in rows.order_by("pk").iterator(chunk_size=5000):
+            self.hashes[pk] = int(phash, 16)
+            self.last_pk = pk
+        if len(self.hashes) != n:  # ids reused below last_pk: rebuild once
+            self.hashes, self.last_pk = {}, 0
+            self.refresh()
+
+    def closest(self, phash: str, max_distance: int) -> list[tuple[int, int]]:
+        target = int(phash, 16)
+        with self.lock:
+            self.refresh()
+            found = [
+                ((target ^ other).bit_count(), pk)
+                for pk, other in self.hashes.items()
+                if (target ^ other).bit_count() <= max_distance
+            ]
+        return sorted(found)
+
+    def forget(self, pk: int) -> None:
+        with self.lock:
+            self.hashes.pop(pk, None)
+
+
+_phash_index: dict[str, _PhashIndex] = {}
+
+
+def _index() -> _PhashIndex:
+    # One index per database alias and name: tests swap databases under us.
+    key = str(connection.settings_dict.get("NAME"))
+    if key not in _phash_index:
+        _phash_index[key] = _PhashIndex()
+    return _phash_index[key]
+
+
 def image_find_near_duplicate(phash: str, *, max_distance: int) -> Image | None:
     """The closest stored image whose perceptual hash is within `max_distance` bits."""
     if max_distance < 0:
         return None
-    best: tuple[int, int] | None = None
-    target = int(phash, 16)
-    for pk, other in Image.objects.values_list("pk", "phash").iterator(chunk_size=5000):
-        distance = (target ^ int(other, 16)).bit_count()
-        if distance <= max_distance and (best is None or distance < best[0]):
-            best = (distance, pk)
-            if distance == 0:
-                break
-    return Image.objects.get(pk=best[1]) if best else None
+    index = _index()
+    for _, pk in index.closest(phash, max_distance):
+        image = Image.objects.filter(pk=pk).first()
+        if image is not None:
+            return image
+        index.forget(pk)
+    return None
 
 
 def near_duplicate_groups(

@@ -53,18 +53,26 @@ def label_get_or_create(*, name: str, queries: list[str] | None = None) -> Label
     return label
 
 
-def _ingest_limits() -> dict[str, int]:
-    return {
-        "max_side": settings.SNAPCLASS_MAX_IMAGE_SIDE,
-        "thumb_side": settings.SNAPCLASS_THUMB_SIDE,
-        "min_side": settings.SNAPCLASS_MIN_IMAGE_SIDE,
-        "max_pixels": settings.SNAPCLASS_MAX_IMAGE_PIXELS,
-    }
+def image_normalize(data: bytes) -> imaging.NormalizedImage:
+    """Check and normalise untrusted bytes with the configured limits (thread-safe)."""
+    if len(data) > settings.SNAPCLASS_MAX_FILE_BYTES:
+        raise imaging.ImageRejected(
+            "too_large",
+            f"The file is larger than {settings.SNAPCLASS_MAX_FILE_BYTES} bytes.",
+        )
+    return imaging.normalize_image(
+        data,
+        max_side=settings.SNAPCLASS_MAX_IMAGE_SIDE,
+        thumb_side=settings.SNAPCLASS_THUMB_SIDE,
+        min_side=settings.SNAPCLASS_MIN_IMAGE_SIDE,
+        max_pixels=settings.SNAPCLASS_MAX_IMAGE_PIXELS,
+    )
 
 
 def image_ingest(
     *,
-    data: bytes,
+    data: bytes | None = None,
+    normalized: imaging.NormalizedImage | None = None,
     label: Label | None,
     source_kind: str,
     source_url: str = "",
@@ -79,19 +87,16 @@ def image_ingest(
 ) -> Image:
     """Check, normalise and store one image with its thumbnail, atomically.
 
-    Raises `imaging.ImageRejected` for anything that is not a usable image and
-    `DuplicateImage` when the same normalised content is already stored. A near
-    duplicate is stored with status `review` and a pointer to the image it resembles.
+    Pass the raw `data`, or `normalized` when `image_normalize` already ran (in a
+    worker thread, say). Raises `imaging.ImageRejected` for anything that is not a
+    usable image and `DuplicateImage` when the same normalised content is already
+    stored. A near duplicate is stored with status `review` and a pointer to the
+    image it resembles.
     """
     if source_kind not in SourceKind.values:
         raise ValueError(f"unknown source kind {source_kind!r}")
-    if len(data) > settings.SNAPCLASS_MAX_FILE_BYTES:
-        raise imaging.ImageRejected(
-            "too_large",
-            f"The file is larger than {settings.SNAPCLASS_MAX_FILE_BYTES} bytes.",
-        )
-    norm = imaging.normalize_image(data, **_ingest_limits())
-    existing = Image.objects.filter(sha256=norm.sha256).first()
+    norm = normalized if normalized is not None else image_normalize(data or b"")
+    existing = Image.objects.filter(sha256=norm.sha256).order_by().first()
     if existing is not None:
         raise DuplicateImage(existing)
     near = image_find_near_duplicate(

@@ -32,8 +32,3 @@ def scrape_job_execute(self, job_id: int) -> None:
     except BaseException as exc:  # time limit, worker shutdown, a bug: never `running`
         scraping.scrape_job_finish(job_id, status=JobStatus.FAILED, message=repr(exc))
         raise
-
-
-@shared_task
-def scrape_jobs_reap_stale() -> int:
-    return scraping.scrape_jobs_reap_stale()

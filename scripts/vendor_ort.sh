@@ -5,7 +5,9 @@ set -eu
 src=node_modules/onnxruntime-web/dist
 dst=static/vendor/ort
 mkdir -p "$dst"
-for f in ort.wasm.min.js ort-wasm-simd-threaded.mjs ort-wasm-simd-threaded.wasm \
+# The .map files too: the manifest storage follows sourceMappingURL comments.
+for f in ort.wasm.min.js ort.wasm.min.js.map ort.min.js.map \
+         ort-wasm-simd-threaded.mjs ort-wasm-simd-threaded.wasm \
          ort.min.js ort-wasm-simd-threaded.jsep.mjs ort-wasm-simd-threaded.jsep.wasm; do
   cp "$src/$f" "$dst/$f"
 done

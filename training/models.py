@@ -15,10 +15,17 @@ class Trigger(models.TextChoices):
 
 class TrainingRun(models.Model):
     status = models.CharField(
-        max_length=16, choices=JobStatus.choices, default=JobStatus.QUEUED, db_index=True
+        max_length=16,
+        choices=JobStatus.choices,
+        default=JobStatus.QUEUED,
+        db_index=True,
     )
-    config = models.JSONField(default=dict, help_text="training.ml.TrainConfig as a dict")
-    trigger = models.CharField(max_length=16, choices=Trigger.choices, default=Trigger.MANUAL)
+    config = models.JSONField(
+        default=dict, help_text="training.ml.TrainConfig as a dict"
+    )
+    trigger = models.CharField(
+        max_length=16, choices=Trigger.choices, default=Trigger.MANUAL
+    )
     progress = models.FloatField(default=0.0)
     progress_text = models.CharField(max_length=255, blank=True)
     device = models.CharField(max_length=255, blank=True)
@@ -36,6 +43,10 @@ class TrainingRun(models.Model):
     valid_count = models.PositiveIntegerField(default=0)
     artifacts_dir = models.CharField(max_length=255, blank=True)
     worker = models.CharField(max_length=255, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    # "active" while queued or running, NULL after: the unique constraint below is
+    # the lock that keeps two runs from ever overlapping.
+    slot = models.CharField(max_length=8, null=True, blank=True, default="active")
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )
@@ -47,17 +58,26 @@ class TrainingRun(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["slot"], name="trainingrun_one_active")
+        ]
 
     def __str__(self) -> str:
         return f"Run {self.pk} ({self.status})"
 
     @property
     def is_finished(self) -> bool:
-        return self.status in {JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED}
+        return self.status in {
+            JobStatus.SUCCEEDED,
+            JobStatus.FAILED,
+            JobStatus.CANCELLED,
+        }
 
 
 class EpochMetric(models.Model):
-    run = models.ForeignKey(TrainingRun, on_delete=models.CASCADE, related_name="epochs")
+    run = models.ForeignKey(
+        TrainingRun, on_delete=models.CASCADE, related_name="epochs"
+    )
     epoch = models.PositiveIntegerField()
     phase = models.CharField(max_length=16, blank=True)
     train_loss = models.FloatField(null=True)
@@ -69,7 +89,9 @@ class EpochMetric(models.Model):
     class Meta:
         ordering = ["run", "epoch"]
         constraints = [
-            models.UniqueConstraint(fields=["run", "epoch"], name="epochmetric_unique_epoch")
+            models.UniqueConstraint(
+                fields=["run", "epoch"], name="epochmetric_unique_epoch"
+            )
         ]
 
 
@@ -80,11 +102,15 @@ class RunImage(models.Model):
         TRAIN = "train", "Train"
         VALID = "valid", "Valid"
 
-    run = models.ForeignKey(TrainingRun, on_delete=models.CASCADE, related_name="images")
+    run = models.ForeignKey(
+        TrainingRun, on_delete=models.CASCADE, related_name="images"
+    )
     image = models.ForeignKey(
         Image, null=True, on_delete=models.SET_NULL, related_name="run_images"
     )
-    label = models.ForeignKey(Label, null=True, on_delete=models.SET_NULL, related_name="+")
+    label = models.ForeignKey(
+        Label, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
     label_name = models.CharField(max_length=64)
     file = models.CharField(max_length=255)
     split = models.CharField(max_length=8, choices=Split.choices)
@@ -94,4 +120,7 @@ class RunImage(models.Model):
 
     class Meta:
         ordering = ["run", "-loss"]
-        indexes = [models.Index(fields=["run", "split"]), models.Index(fields=["run", "loss"])]
+        indexes = [
+            models.Index(fields=["run", "split"]),
+            models.Index(fields=["run", "loss"]),
+        ]

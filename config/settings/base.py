@@ -10,7 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import environ
-from celery.schedules import crontab  # noqa: F401  (documented for beat schedules)
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -96,7 +95,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Web, worker and beat share one SQLite file in the embedded setup: wait for locks
     # instead of failing, and let readers work while a writer commits.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
-        {"timeout": 30, "init_command": "PRAGMA journal_mode=WAL;"}
+        {
+            "timeout": 30,
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
     )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -201,6 +203,7 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
+        "classifier.auth.APIKeyAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": [
         "rest_framework.permissions.IsAuthenticatedOrReadOnly",
@@ -241,3 +244,73 @@ SNAPCLASS_SCRAPE_MAX_IMAGES = env_positive("SNAPCLASS_SCRAPE_MAX_IMAGES", 1000)
 SNAPCLASS_SCRAPE_TIME_LIMIT = env_positive("SNAPCLASS_SCRAPE_TIME_LIMIT", 30 * 60)
 # A job whose worker stopped sending heartbeats this long ago is marked failed.
 SNAPCLASS_JOB_HEARTBEAT_TIMEOUT = env_positive("SNAPCLASS_JOB_HEARTBEAT_TIMEOUT", 300)
+
+# --- Training ------------------------------------------------------------------------
+SNAPCLASS_TRAIN_TIME_LIMIT = env_positive("SNAPCLASS_TRAIN_TIME_LIMIT", 6 * 3600)
+SNAPCLASS_MIN_IMAGES_PER_LABEL = env_positive("SNAPCLASS_MIN_IMAGES_PER_LABEL", 5)
+SNAPCLASS_WEIGHTS_DIR = env.str("SNAPCLASS_WEIGHTS_DIR", default="") or None
+SNAPCLASS_TRAIN_DEFAULTS = {
+    "backbone": env.str("SNAPCLASS_TRAIN_BACKBONE", default="efficientnet_lite0"),
+    "epochs": env.int("SNAPCLASS_TRAIN_EPOCHS", default=4),
+    "image_size": env.int("SNAPCLASS_TRAIN_IMAGE_SIZE", default=224),
+    "batch_size": env.int("SNAPCLASS_TRAIN_BATCH_SIZE", default=32),
+}
+
+# --- Beat: the one schedule (django-celery-beat copies it into the database, where the
+# admin can edit it) ------------------------------------------------------------------
+SNAPCLASS_RETRAIN_CRONTAB = env.str("SNAPCLASS_RETRAIN_CRONTAB", default="0 3 * * *")
+# Retrain on schedule only when at least this many images were added, relabelled or
+# deleted since the last run.
+SNAPCLASS_RETRAIN_MIN_CHANGES = env.int("SNAPCLASS_RETRAIN_MIN_CHANGES", default=20)
+
+
+def _crontab(spec: str):
+    from celery.schedules import crontab
+
+    try:
+        minute, hour, day_of_month, month_of_year, day_of_week = spec.split()
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"A crontab has five fields, got {spec!r}") from exc
+    return crontab(minute, hour, day_of_week, day_of_month, month_of_year)
+
+
+CELERY_BEAT_SCHEDULE = {
+    "reap-stale-jobs": {"task": "training.tasks.jobs_reap_stale", "schedule": 60.0},
+    "scheduled-retraining": {
+        "task": "training.tasks.training_retrain_scheduled",
+        "schedule": _crontab(SNAPCLASS_RETRAIN_CRONTAB),
+    },
+}
+
+# --- Classifier ----------------------------------------------------------------------
+# A finished run's model replaces the current one only when it does at least as well
+# on the run's validation images (see classifier.registry.model_version_after_training).
+SNAPCLASS_AUTO_PROMOTE = env.bool("SNAPCLASS_AUTO_PROMOTE", default=True)
+# Each web process asks the database which model is current at most this often, so a
+# promotion reaches every process within this many seconds, without a restart.
+SNAPCLASS_PREDICTOR_CHECK_SECONDS = env.float(
+    "SNAPCLASS_PREDICTOR_CHECK_SECONDS", default=2.0
+)
+# ONNX Runtime threads per process: web workers x threads should not exceed the cores.
+SNAPCLASS_PREDICT_THREADS = env_positive("SNAPCLASS_PREDICT_THREADS", 1)
+SNAPCLASS_PREDICT_MAX_IMAGES = env_positive("SNAPCLASS_PREDICT_MAX_IMAGES", 16)
+SNAPCLASS_ALLOW_ANONYMOUS_PREDICT = env.bool(
+    "SNAPCLASS_ALLOW_ANONYMOUS_PREDICT", default=True
+)
+
+
+def env_rate(name: str, default: str) -> str:
+    """A DRF-style rate such as "60/min", or "" for none."""
+    value = env.str(name, default=default).strip()
+    count, _, period = value.partition("/")
+    if value and not (
+        count.isdigit() and int(count) > 0 and period[:1] in tuple("smhd")
+    ):
+        raise ImproperlyConfigured(f"{name} must look like 60/min or be empty")
+    return value
+
+
+# Predictions per client (API key, else user, else IP), e.g. "60/min"; empty: no limit.
+# The counters live in Django's cache: configure a shared cache (Redis) when several
+# web processes must share one budget.
+SNAPCLASS_PREDICT_RATE = env_rate("SNAPCLASS_PREDICT_RATE", "60/min")

@@ -41,7 +41,9 @@ def _media_root():
     """
 
 
-def close(actual: tuple[int, ...], expected: tuple[int, ...], tol: int = TOLERANCE):
+def close(
+    actual: tuple[int, ...], expected: tuple[int, ...], tol: int = TOLERANCE
+) -> bool:
     return all(abs(a - e) <= tol for a, e in zip(actual, expected, strict=True))
 
 

@@ -46,20 +46,16 @@ def postgres(django_db_setup, django_db_blocker) -> str:
 
 
 @pytest.fixture
-def broker(redis_url, settings):
-    """The Celery app of this process talks to Redis."""
+def broker(redis_url):
+    """This process's Celery app talks to Redis (make test-integration sets it)."""
     from config.celery_app import app
 
-    client = redis.Redis.from_url(redis_url)
+    if not str(app.conf.broker_url).startswith("redis://"):
+        _unavailable("A Redis broker (set CELERY_BROKER_URL=redis://...)")
+    client = redis.Redis.from_url(app.conf.broker_url)
     for queue in ("default", "scrape", "train"):
         client.delete(queue)
-    old = app.conf.broker_url
-    app.conf.broker_url = redis_url
-    app.pool.force_close_all()
-    settings.CELERY_BROKER_URL = redis_url
-    yield redis_url
-    app.conf.broker_url = old
-    app.pool.force_close_all()
+    return app.conf.broker_url
 
 
 def _database_url(name: str) -> str:

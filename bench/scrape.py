@@ -1,0 +1,148 @@
+"""Scraping throughput: search + concurrent download + validate + ingest, end to end,
+beside the same downloads done one after another, against local servers that answer
+each image after 20 ms. The images are spread over four loopback addresses
+(127.0.0.1-4), as web images are spread over many hosts.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import multiprocessing
+import shutil
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import numpy as np
+from PIL import Image as PILImage
+
+from bench import Figure
+from bench.common import child_env, django_ready, run_child, scratch
+
+N_IMAGES = 200
+LATENCY = 0.020
+HOSTS = ("127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4")
+
+
+def make_images() -> list[bytes]:
+    rng = np.random.default_rng(1)
+    out = []
+    for _ in range(N_IMAGES):
+        blocks = rng.integers(0, 256, size=(6, 8, 3), dtype=np.uint8)
+        img = PILImage.fromarray(blocks).resize((256, 192), PILImage.BILINEAR)
+        buf = io.BytesIO()
+        img.save(buf, "JPEG", quality=85)
+        out.append(buf.getvalue())
+    return out
+
+
+def serve(images: list[bytes]) -> tuple[list[ThreadingHTTPServer], list[str], str]:
+    servers = []
+    urls: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            if self.path.startswith("/search"):
+                body = json.dumps(
+                    {
+                        "value": [{"contentUrl": u} for u in urls],
+                        "nextOffset": len(urls),
+                    }
+                ).encode()
+                ctype = "application/json"
+            else:
+                time.sleep(LATENCY)
+                body = images[int(self.path.rsplit("/", 1)[1].split(".")[0])]
+                ctype = "image/jpeg"
+            self.send_response(200)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    for host in HOSTS:
+        server = ThreadingHTTPServer((host, 0), Handler)
+        server.daemon_threads = True
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+    for i in range(N_IMAGES):
+        host, port = servers[i % len(servers)].server_address[:2]
+        urls.append(f"http://{host}:{port}/img/{i}.jpg")
+    host, port = servers[0].server_address[:2]
+    return servers, urls, f"http://{host}:{port}/search"
+
+
+def _serve_forever(conn) -> None:
+    servers, urls, endpoint = serve(make_images())
+    conn.send((urls, endpoint))
+    conn.recv()  # until the parent is done
+    for server in servers:
+        server.shutdown()
+
+
+def child() -> dict:
+    """Measure in this process; the servers run in another, so they take no GIL."""
+    django_ready()
+    from django.conf import settings
+
+    from datasets import fetch, scraping
+    from datasets.services import label_get_or_create
+
+    parent_end, child_end = multiprocessing.Pipe()
+    server = multiprocessing.get_context("fork").Process(
+        target=_serve_forever, args=(child_end,), daemon=True
+    )
+    server.start()
+    urls, endpoint = parent_end.recv()
+    settings.BING_SEARCH_ENDPOINT = endpoint
+    settings.BING_SEARCH_KEY = "bench"
+    limits = scraping.fetch_limits()
+    try:
+        started = time.perf_counter()
+        for url in urls:
+            assert fetch.fetch_one(url, limits).ok
+        sequential = time.perf_counter() - started
+
+        label = label_get_or_create(name="camera")
+        job = scraping.scrape_job_create(
+            label=label, provider="bing", requested=N_IMAGES, enqueue=False
+        )
+        started = time.perf_counter()
+        job = scraping.scrape_job_run(scraping.scrape_job_claim(job.pk))
+        ours = time.perf_counter() - started
+    finally:
+        parent_end.send("stop")
+        server.join(10)
+    assert job.downloaded == N_IMAGES, (job.status, job.message, job.reasons)
+    return {"sequential": sequential, "ours": ours, "n": N_IMAGES}
+
+
+def run() -> list[Figure]:
+    work = scratch("scrape")
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    env = child_env(work, SNAPCLASS_FETCH_ALLOW_PRIVATE_HOSTS=",".join(HOSTS))
+    result = run_child("bench.scrape", "child", env=env)
+    return [
+        Figure(
+            name="scrape throughput (200 images, 20 ms latency)",
+            value=result["n"] / result["ours"],
+            baseline=result["n"] / result["sequential"],
+            unit="images/s",
+            better="higher",
+            target_ratio=8.0,
+            notes="search+download+validate+ingest vs downloads one by one",
+        )
+    ]
+
+
+if __name__ == "__main__":
+    assert sys.argv[1:] == ["child"]
+    print(json.dumps(child()))

@@ -1,0 +1,145 @@
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils.html import format_html
+
+from classifier.errors import ArtifactMismatch
+from classifier.models import APIKey, ModelVersion
+from classifier.registry import model_version_promote
+from classifier.services import api_key_create, api_key_revoke
+
+
+@admin.register(ModelVersion)
+class ModelVersionAdmin(admin.ModelAdmin):
+    """Versions are made by training runs; here they are read and promoted."""
+
+    list_display = [
+        "id",
+        "is_current",
+        "backbone",
+        "labels",
+        "error_rate",
+        "valid_loss",
+        "run",
+        "created_at",
+        "promoted_at",
+        "decision",
+    ]
+    list_filter = ["is_current", "backbone"]
+    search_fields = ["id", "backbone", "decision"]
+    list_select_related = ["run"]
+    actions = ["promote"]
+    readonly_fields = [
+        "run",
+        "backbone",
+        "label_names",
+        "preprocessing",
+        "metrics",
+        "error_rate",
+        "valid_loss",
+        "onnx_link",
+        "weights_path",
+        "weights_sha256",
+        "meta_path",
+        "meta_sha256",
+        "onnx_path",
+        "onnx_sha256",
+        "is_current",
+        "comparison",
+        "decision",
+        "created_at",
+        "promoted_at",
+        "promoted_by",
+    ]
+    fields = readonly_fields
+
+    @admin.display(description="labels")
+    def labels(self, version: ModelVersion) -> str:
+        return ", ".join(version.label_names)
+
+    @admin.display(description="ONNX model")
+    def onnx_link(self, version: ModelVersion) -> str:
+        return format_html('<a href="{}">{}</a>', version.onnx_url, version.onnx_path)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_promote_permission(self, request: HttpRequest) -> bool:
+        return request.user.is_staff and request.user.has_perm(
+            "classifier.change_modelversion"
+        )
+
+    @admin.action(
+        description="Promote to current (rolls back if older)", permissions=["promote"]
+    )
+    def promote(self, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> None:
+        versions = list(queryset[:2])
+        if len(versions) != 1:
+            self.message_user(
+                request, "Select exactly one version to promote.", messages.WARNING
+            )
+            return
+        try:
+            version = model_version_promote(version=versions[0], user=request.user)
+        except ArtifactMismatch as exc:
+            self.message_user(request, f"Not promoted: {exc.message}", messages.ERROR)
+            return
+        self.message_user(request, f"Model v{version.pk} is now the current model.")
+
+
+@admin.register(APIKey)
+class APIKeyAdmin(admin.ModelAdmin):
+    """Keys are made here; the secret is shown once, then only its hash is kept."""
+
+    list_display = [
+        "name",
+        "prefix",
+        "active",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
+        "created_by",
+    ]
+    list_filter = [("revoked_at", admin.EmptyFieldListFilter)]
+    search_fields = ["name", "prefix"]
+    list_select_related = ["created_by"]
+    readonly_fields = [
+        "prefix",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
+        "created_by",
+    ]
+    actions = ["revoke"]
+
+    def get_fields(self, request: HttpRequest, obj: APIKey | None = None) -> list[str]:
+        return ["name"] if obj is None else ["name", *self.readonly_fields]
+
+    @admin.display(boolean=True, description="active")
+    def active(self, key: APIKey) -> bool:
+        return key.is_active
+
+    def save_model(self, request: HttpRequest, obj: APIKey, form, change: bool) -> None:
+        if change:
+            obj.save(update_fields=["name"])
+            return
+        key, raw = api_key_create(name=obj.name, user=request.user)
+        obj.pk, obj.prefix, obj.hashed_key = key.pk, key.prefix, key.hashed_key
+        self.message_user(
+            request,
+            format_html(
+                "The API key for “{}” is <code>{}</code>. Copy it now: it is "
+                "shown only this once. Send it as "
+                "<code>Authorization: Api-Key &lt;key&gt;</code>.",
+                key.name,
+                raw,
+            ),
+            messages.WARNING,
+        )
+
+    @admin.action(description="Revoke the selected keys", permissions=["change"])
+    def revoke(self, request: HttpRequest, queryset: QuerySet[APIKey]) -> None:
+        revoked = sum(api_key_revoke(key=key) for key in queryset)
+        self.message_user(request, f"Revoked {revoked} key(s).")

@@ -1,0 +1,13 @@
+from __future__ import annotations
+
+from django.urls import path
+from rest_framework.routers import SimpleRouter
+
+from classifier import api
+
+router = SimpleRouter()
+router.register("models", api.ModelVersionViewSet, basename="modelversion")
+urlpatterns = [
+    path("predict/", api.PredictView.as_view(), name="api-predict"),
+    *router.urls,
+]

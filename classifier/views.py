@@ -1,0 +1,188 @@
+from __future__ import annotations
+
+import base64
+import io
+import logging
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.admin.views.decorators import staff_member_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.templatetags.static import static
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods, require_POST
+
+from classifier import predictor, services
+from classifier.errors import ArtifactMismatch
+from classifier.forms import PredictForm
+from classifier.models import ModelVersion
+from classifier.registry import model_version_promote
+from classifier.selectors import model_version_current, model_version_list
+from classifier.throttling import PredictRateThrottle
+from config.api import error_response_data
+from config.errors import DomainError
+from datasets.imaging import ImageRejected, fit_long_side
+
+log = logging.getLogger(__name__)
+
+PREVIEW_SIDE = 320
+
+
+def error_messages() -> dict[str, str]:
+    """What each error code means, in words; the page's script gets the same."""
+    allowed = "JPEG, PNG, WEBP, GIF or BMP"
+    return {
+        "empty": "This file is empty",
+        "not_an_image": "This file is not an image we can read",
+        "unsupported_format": f"This image format is not supported; use {allowed}",
+        "corrupt": "This image file is damaged and cannot be read",
+        "truncated": "This image file is incomplete (it was cut off)",
+        "too_small": (
+            "This image is too small: each side must be at least "
+            f"{settings.SNAPCLASS_MIN_IMAGE_SIDE} pixels"
+        ),
+        "too_large": "This image is too large (too many pixels or bytes)",
+        "missing_image": "Choose, drop or paste an image first",
+        "no_model": "No model has been trained yet",
+        "model_unavailable": "The current model cannot be loaded right now",
+        "throttled": "Too many predictions in a short time; wait a little and retry",
+        "network": "The server could not be reached",
+        "browser_decode": "Your browser cannot read this file as an image",
+    }
+
+
+def error_text(code: str, detail: str = "") -> str:
+    words = error_messages().get(code) or detail or "Something went wrong"
+    return f"{words} (code {code})"
+
+
+def cross_origin_isolated(
+    view: Callable[..., HttpResponse],
+) -> Callable[..., HttpResponse]:
+    """Send the headers that let WebAssembly use threads (SharedArrayBuffer).
+
+    Everything the page loads must then be same-origin (or CORP-marked): the ORT
+    files are static files and the model is served from /media/.
+    """
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        response = view(request, *args, **kwargs)
+        response["Cross-Origin-Opener-Policy"] = "same-origin"
+        response["Cross-Origin-Embedder-Policy"] = "require-corp"
+        return response
+
+    return wrapped
+
+
+def _static_or_none(path: str) -> str | None:
+    try:
+        return static(path)
+    except ValueError:  # not collected (manifest storage): browser mode is off
+        return None
+
+
+def page_config(version: ModelVersion | None) -> dict[str, Any]:
+    """What the page's script needs, rendered with json_script."""
+    model = None
+    if version is not None:
+        model = {
+            "version": version.pk,
+            "label_names": version.label_names,
+            "onnx_url": settings.MEDIA_URL + version.onnx_path,
+            "onnx_sha256": version.onnx_sha256,
+            **version.preprocessing,
+        }
+    return {
+        "model": model,
+        "predict_url": reverse("api-predict"),
+        "min_side": settings.SNAPCLASS_MIN_IMAGE_SIDE,
+        "max_side": settings.SNAPCLASS_MAX_IMAGE_SIDE,
+        "max_pixels": settings.SNAPCLASS_MAX_IMAGE_PIXELS,
+        "max_file_bytes": settings.SNAPCLASS_MAX_FILE_BYTES,
+        "ort": {
+            "wasm": _static_or_none("vendor/ort/ort.wasm.min.js"),
+            "all": _static_or_none("vendor/ort/ort.min.js"),
+            "base": settings.STATIC_URL + "vendor/ort/",
+        },
+        "errors": error_messages(),
+    }
+
+
+@cross_origin_isolated
+@require_http_methods(["GET", "HEAD", "POST"])
+def predict_page(request: HttpRequest) -> HttpResponse:
+    """Upload a photo and see what the model thinks; works without JavaScript."""
+    version = model_version_current()
+    context: dict[str, Any] = {
+        "version": version,
+        "config": page_config(version),
+        "form": PredictForm(),
+        "result": None,
+        "error": None,
+        "preview": None,
+    }
+    status = 200
+    if request.method == "POST":
+        status = _predict_posted(request, context)
+    return render(request, "classifier/predict.html", context, status=status)
+
+
+def _predict_posted(request: HttpRequest, context: dict[str, Any]) -> int:
+    form = PredictForm(request.POST, request.FILES)
+    context["form"] = form
+    files = request.FILES.getlist("image")
+    if not form.is_valid() or not files:
+        context["error"] = error_text("missing_image")
+        return 400
+    throttle = PredictRateThrottle()
+    if not throttle.allow_request(request, None):
+        wait = throttle.wait()
+        context["error"] = error_text("throttled") + (
+            f"; retry in {int(wait) + 1} s" if wait else ""
+        )
+        return 429
+    data = files[0].read()
+    try:
+        prediction = services.image_predict(data=data)
+    except (DomainError, ImageRejected) as exc:
+        status, body = error_response_data(exc)
+        context["error"] = error_text(body["code"], body["detail"])
+        return status
+    context["result"] = prediction.as_dict()
+    context["preview"] = _preview(data)
+    return 200
+
+
+def _preview(data: bytes) -> str | None:
+    """A small JPEG data URL of the upload: the page shows it, nothing is stored."""
+    try:
+        image = fit_long_side(predictor.image_decode(data), PREVIEW_SIDE)
+    except ImageRejected:
+        return None
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=85)
+    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def model_list(request: HttpRequest) -> HttpResponse:
+    """The registry: every version with its metrics; staff can promote."""
+    versions = list(model_version_list()[:200])
+    return render(request, "classifier/models.html", {"versions": versions})
+
+
+@staff_member_required
+@require_POST
+def model_promote(request: HttpRequest, pk: int) -> HttpResponse:
+    version = get_object_or_404(ModelVersion, pk=pk)
+    try:
+        model_version_promote(version=version, user=request.user)
+    except ArtifactMismatch as exc:
+        messages.error(request, f"Model v{pk} was not promoted: {exc.message}")
+    else:
+        messages.success(request, f"Model v{pk} is now the current model.")
+    return redirect("classifier:models")

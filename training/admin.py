@@ -1,0 +1,114 @@
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from config.errors import DomainError
+from training import runner
+from training.forms import TrainingRunForm
+from training.models import EpochMetric, TrainingRun, Trigger
+
+
+class EpochMetricInline(admin.TabularInline):
+    model = EpochMetric
+    extra = 0
+    can_delete = False
+    readonly_fields = [
+        "epoch",
+        "phase",
+        "train_loss",
+        "valid_loss",
+        "error_rate",
+        "accuracy",
+        "seconds",
+    ]
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(TrainingRun)
+class TrainingRunAdmin(admin.ModelAdmin):
+    list_display = [
+        "id",
+        "status",
+        "trigger",
+        "backbone",
+        "progress_pct",
+        "error_rate",
+        "device",
+        "page",
+        "created_at",
+    ]
+    list_filter = ["status", "trigger"]
+    readonly_fields = [f.name for f in TrainingRun._meta.fields if f.name != "id"]
+    inlines = [EpochMetricInline]
+    actions = ["cancel"]
+    change_list_template = "admin/training/trainingrun/change_list.html"
+
+    @admin.display(description="Backbone")
+    def backbone(self, obj: TrainingRun) -> str:
+        return obj.config.get("backbone", "")
+
+    @admin.display(description="Progress")
+    def progress_pct(self, obj: TrainingRun) -> str:
+        return f"{obj.progress * 100:.0f}%"
+
+    @admin.display(description="Page")
+    def page(self, obj: TrainingRun) -> str:
+        return format_html(
+            '<a href="{}">metrics</a>', reverse("training:run", args=[obj.pk])
+        )
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return request.user.is_superuser
+
+    def has_train_permission(self, request: HttpRequest) -> bool:
+        return request.user.is_staff and request.user.has_perm(
+            "training.add_trainingrun"
+        )
+
+    @admin.action(description="Cancel selected runs", permissions=["train"])
+    def cancel(self, request: HttpRequest, queryset) -> None:
+        n = sum(runner.training_run_cancel(run=run) for run in queryset)
+        self.message_user(request, f"{n} run(s) cancelled or asked to stop.")
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.start_view)
+        return [
+            path("start/", view, name="training_trainingrun_start"),
+            *super().get_urls(),
+        ]
+
+    def start_view(self, request: HttpRequest):
+        if not self.has_train_permission(request):
+            raise PermissionDenied
+        form = TrainingRunForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                run = runner.training_run_start(
+                    config=form.cleaned_data, user=request.user, trigger=Trigger.MANUAL
+                )
+            except DomainError as exc:
+                self.message_user(request, exc.message, messages.ERROR)
+            else:
+                self.message_user(request, f"Run {run.pk} queued.")
+                return HttpResponseRedirect(
+                    reverse("admin:training_trainingrun_changelist")
+                )
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Start a training run",
+            "form": form,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(
+            request, "admin/training/trainingrun/start.html", context
+        )

@@ -1,0 +1,172 @@
+"""Model artifacts: safetensors weights, meta.json and ONNX; rebuilding from them.
+
+A model is never pickled: the architecture is rebuilt from meta.json and the
+weights are read from safetensors after their sha256 has been checked.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import logging
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import fastai
+import numpy as np
+import safetensors.torch
+import torch
+from torch import nn
+
+from training.ml.backbones import get_backbone
+from training.ml.nets import create_model
+
+FORMAT = "snapclass-model/1"
+WEIGHTS_FILE = "weights.safetensors"
+META_FILE = "meta.json"
+ONNX_FILE = "model.onnx"
+INPUT_NAME = "input"
+OUTPUT_NAME = "logits"
+
+log = logging.getLogger(__name__)
+
+
+def build_model(architecture: str, num_classes: int) -> nn.Module:
+    """The training model's structure (body + fastai head), randomly initialised."""
+    return create_model(get_backbone(architecture), num_classes, pretrained=False)
+
+
+def save_weights(model: nn.Module, path: Path) -> str:
+    """Write the state_dict as safetensors and return the file's sha256."""
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    safetensors.torch.save_file(state, str(path), metadata={"format": "pt"})
+    path.chmod(0o644)  # written private; readable like the other artifacts
+    return sha256_file(path)
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def export_onnx(model: nn.Module, path: Path, image_size: int) -> dict[str, Any]:
+    """Export logits with a dynamic batch; returns how it was exported.
+
+    The dynamo exporter at opset 18 gives the clean graph the browser runs best;
+    the TorchScript exporter at opset 17 is the fallback if dynamo fails.
+    """
+    model = model.eval()
+    # Batch 2: a batch of 1 would let torch.export specialise the dimension.
+    example = torch.zeros(2, 3, image_size, image_size)
+    quiet = contextlib.redirect_stdout(io.StringIO())
+    try:
+        with quiet, torch.no_grad():
+            torch.onnx.export(
+                model,
+                (example,),
+                str(path),
+                dynamo=True,
+                opset_version=18,
+                external_data=False,
+                input_names=[INPUT_NAME],
+                output_names=[OUTPUT_NAME],
+                dynamic_shapes=({0: torch.export.Dim("batch", min=1, max=4096)},),
+            )
+        return {"onnx_exporter": "dynamo", "onnx_opset": 18}
+    except Exception:
+        log.warning("dynamo ONNX export failed; using the TorchScript exporter")
+        path.unlink(missing_ok=True)
+    with quiet, torch.no_grad():
+        torch.onnx.export(
+            model,
+            (example,),
+            str(path),
+            dynamo=False,
+            opset_version=17,
+            input_names=[INPUT_NAME],
+            output_names=[OUTPUT_NAME],
+            dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
+        )
+    return {"onnx_exporter": "torchscript", "onnx_opset": 17}
+
+
+def onnx_max_abs_diff(model: nn.Module, path: Path, x: torch.Tensor) -> float:
+    """Largest logit difference between torch and ONNX Runtime on x."""
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(
+        str(path), providers=["CPUExecutionProvider"]
+    )
+    with torch.inference_mode():
+        expected = model.eval()(x).float().numpy()
+    (got,) = session.run([OUTPUT_NAME], {INPUT_NAME: x.numpy()})
+    return float(np.abs(got - expected).max())
+
+
+def make_meta(
+    *,
+    architecture: str,
+    label_names: list[str],
+    image_size: int,
+    resize_method: str,
+    mean: tuple[float, ...],
+    std: tuple[float, ...],
+    weights_sha256: str,
+    extra: dict[str, Any],
+) -> dict[str, Any]:
+    return {
+        "format": FORMAT,
+        "architecture": architecture,
+        "label_names": list(label_names),
+        "num_classes": len(label_names),
+        "image_size": image_size,
+        "resize_method": resize_method,
+        "mean": list(mean),
+        "std": list(std),
+        "input_name": INPUT_NAME,
+        "output_name": OUTPUT_NAME,
+        "output": "logits",  # consumers apply softmax
+        "weights_file": WEIGHTS_FILE,
+        "weights_sha256": weights_sha256,
+        "onnx_file": ONNX_FILE,
+        "torch_version": torch.__version__,
+        "fastai_version": fastai.__version__,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        **extra,
+    }
+
+
+def write_meta(meta: dict[str, Any], path: Path) -> None:
+    path.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+
+
+def load_model(meta_path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
+    """Rebuild the model from meta.json and its safetensors weights (eval mode).
+
+    Raises ValueError when the metadata is not ours or the weights' sha256
+    differs from the one recorded.
+    """
+    meta_path = Path(meta_path)
+    meta = json.loads(meta_path.read_text())
+    if meta.get("format") != FORMAT:
+        raise ValueError(f"{meta_path} is not a {FORMAT} file")
+    weights_name = meta.get("weights_file", WEIGHTS_FILE)
+    if Path(weights_name).name != weights_name:
+        raise ValueError(f"weights_file must be a bare file name: {weights_name!r}")
+    # Hash the very bytes that get loaded, so the check cannot be raced.
+    data = (meta_path.parent / weights_name).read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != meta.get("weights_sha256"):
+        raise ValueError(
+            f"sha256 of {weights_name} is {digest}, meta.json says "
+            f"{meta.get('weights_sha256')}"
+        )
+    model = build_model(meta["architecture"], int(meta["num_classes"]))
+    model.load_state_dict(safetensors.torch.load(data), strict=True)
+    return model.eval(), meta

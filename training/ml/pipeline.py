@@ -1,0 +1,147 @@
+"""One training run end to end: data, fine_tune, evaluation, artifacts."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from fastai.data.core import DataLoaders
+from fastai.learner import Learner
+from fastai.torch_core import set_seed
+
+from training.ml import data, evaluate, export, fit
+from training.ml.backbones import get_backbone
+from training.ml.config import (
+    Item,
+    TrainCallbacks,
+    TrainCancelled,
+    TrainConfig,
+    TrainResult,
+)
+
+log = logging.getLogger(__name__)
+
+# Logits from ONNX Runtime must match torch's this closely, or the run fails.
+ONNX_TOLERANCE = 1e-3
+
+
+@dataclass
+class TrainingOutcome:
+    result: TrainResult
+    learner: Learner
+
+
+def train(
+    config: TrainConfig,
+    items: Sequence[Item],
+    out_dir: str | Path,
+    callbacks: TrainCallbacks | None = None,
+) -> TrainResult:
+    """Fine-tune config.backbone on items and write the kept model to out_dir."""
+    return run_training(config, items, out_dir, callbacks).result
+
+
+def run_training(
+    config: TrainConfig,
+    items: Sequence[Item],
+    out_dir: str | Path,
+    callbacks: TrainCallbacks | None = None,
+) -> TrainingOutcome:
+    """train(), also handing back the fastai Learner (for tests and notebooks)."""
+    started = time.perf_counter()
+    config.validate()
+    callbacks = callbacks or TrainCallbacks()
+    items = [Item(str(path), str(label), split) for path, label, split in items]
+    backbone = get_backbone(config.backbone)
+    label_names = data.check_items(items)
+    backbone.weights_path(config.weights_dir)  # BackboneUnavailable before any work
+
+    set_seed(config.seed, reproducible=True)
+    device = fit.resolve_device(config.device)
+    device_name = fit.describe_device(device)
+    dls = data.make_dataloaders(config, items, backbone, label_names, device)
+    n_epochs = config.freeze_epochs + config.epochs
+    tracker = fit.RunTracker(callbacks, n_epochs)
+    learn = fit.make_learner(config, backbone, dls, tracker)
+
+    def result(status: str, **fields: object) -> TrainingOutcome:
+        errors = [r["error_rate"] for r in tracker.rows if r["error_rate"] is not None]
+        outcome = TrainResult(
+            status=status,
+            device=device_name,
+            seconds=round(time.perf_counter() - started, 3),
+            epochs=tracker.rows,
+            best_epoch=tracker.best_epoch,
+            label_names=label_names,
+            best_error_rate=min(errors) if errors else None,
+            **fields,  # type: ignore[arg-type]
+        )
+        return TrainingOutcome(outcome, learn)
+
+    try:
+        callbacks.on_start(
+            device=device_name, n_epochs=n_epochs, n_batches=len(dls.train)
+        )
+    except TrainCancelled:
+        return result("cancelled")
+    fit.fine_tune(learn, config, tracker)
+    if tracker.cancelled:
+        return result("cancelled")
+
+    fitted = time.perf_counter()
+    model = learn.model
+    if tracker.best_state is not None:
+        model.load_state_dict(tracker.best_state)
+    summary = evaluate.summarize(
+        items, label_names, evaluate.predict_items(model, dls, items)
+    )
+    evaluated = time.perf_counter()
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    artifacts = write_artifacts(model.cpu(), dls, config, label_names, out)
+    model.to(device)
+    log.info(
+        "trained in %.1fs, evaluated in %.1fs, exported in %.1fs",
+        fitted - started,
+        evaluated - fitted,
+        time.perf_counter() - evaluated,
+    )
+    return result("succeeded", artifacts=artifacts, **summary)
+
+
+def write_artifacts(
+    model: torch.nn.Module,
+    dls: DataLoaders,
+    config: TrainConfig,
+    label_names: list[str],
+    out: Path,
+) -> dict[str, str]:
+    """weights.safetensors, model.onnx (checked against torch), then meta.json."""
+    backbone = get_backbone(config.backbone)
+    weights = out / export.WEIGHTS_FILE
+    onnx_path = out / export.ONNX_FILE
+    meta_path = out / export.META_FILE
+    sha256 = export.save_weights(model, weights)
+    how = export.export_onnx(model, onnx_path, config.image_size)
+    xb, _ = dls.valid.one_batch()
+    x = xb[:8].cpu().as_subclass(torch.Tensor)
+    diff = export.onnx_max_abs_diff(model, onnx_path, x)
+    if diff > ONNX_TOLERANCE:
+        raise RuntimeError(f"ONNX logits differ from torch's by {diff:.2e}")
+    meta = export.make_meta(
+        architecture=config.backbone,
+        label_names=label_names,
+        image_size=config.image_size,
+        resize_method=config.resize_method,
+        mean=backbone.mean,
+        std=backbone.std,
+        weights_sha256=sha256,
+        extra={**how, "onnx_max_abs_diff": diff, "train_config": config.to_dict()},
+    )
+    export.write_meta(meta, meta_path)
+    return {"weights": str(weights), "meta": str(meta_path), "onnx": str(onnx_path)}

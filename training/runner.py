@@ -1,0 +1,426 @@
+"""Training runs: snapshot the dataset, call training.ml.train, persist, register.
+
+The Celery task, the `train` command, the admin and the API all call these.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import socket
+import threading
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.db.models import Count, F, Q
+from django.utils import timezone
+
+from config.errors import Conflict, DomainError
+from datasets.models import Image, ImageStatus, JobStatus
+from training import ml
+from training.models import EpochMetric, RunImage, TrainingRun, Trigger
+
+logger = logging.getLogger(__name__)
+ACTIVE = (JobStatus.QUEUED, JobStatus.RUNNING)
+
+
+class NotEnoughImages(DomainError):
+    code = "not_enough_images"
+
+
+class InvalidTrainingConfig(DomainError):
+    code = "invalid_config"
+
+
+class RunAlreadyActive(Conflict):
+    code = "run_active"
+
+
+def training_config_build(overrides: dict[str, Any] | None = None) -> ml.TrainConfig:
+    """The settings' defaults with `overrides` on top, validated."""
+    data = {**settings.SNAPCLASS_TRAIN_DEFAULTS, **(overrides or {})}
+    data.setdefault("weights_dir", settings.SNAPCLASS_WEIGHTS_DIR)
+    try:
+        config = ml.TrainConfig.from_dict(data)
+    except (TypeError, ValueError) as exc:
+        raise InvalidTrainingConfig(str(exc)) from exc
+    if config.backbone not in ml.BACKBONES:
+        known = ", ".join(sorted(ml.BACKBONES))
+        raise InvalidTrainingConfig(
+            f"Unknown backbone {config.backbone!r}; known: {known}."
+        )
+    return config
+
+
+def trainable_images():
+    return Image.objects.filter(
+        status=ImageStatus.ACTIVE, label__isnull=False, label__is_active=True
+    )
+
+
+def dataset_check() -> None:
+    """Refuse to train on fewer than 2 labels or a label with too few images."""
+    minimum = settings.SNAPCLASS_MIN_IMAGES_PER_LABEL
+    counts = dict(
+        trainable_images()
+        .values_list("label__name")
+        .annotate(n=Count("id"))
+        .values_list("label__name", "n")
+    )
+    if len(counts) < 2:
+        raise NotEnoughImages(
+            "Training needs at least 2 labels with images; the dataset has "
+            f"{len(counts)}."
+        )
+    short = sorted(f"{name} ({n})" for name, n in counts.items() if n < minimum)
+    if short:
+        raise NotEnoughImages(
+            f"Every label needs at least {minimum} active images; too few: "
+            + ", ".join(short)
+            + "."
+        )
+
+
+def training_run_start(
+    *,
+    config: dict[str, Any] | None = None,
+    user: Any = None,
+    trigger: str = Trigger.MANUAL,
+    enqueue: bool = True,
+) -> TrainingRun:
+    """Check the request and the dataset, then queue a run (one at a time)."""
+    train_config = training_config_build(config)
+    dataset_check()
+    try:
+        with transaction.atomic():
+            run = TrainingRun.objects.create(
+                config=train_config.to_dict(),
+                trigger=trigger,
+                created_by=user if getattr(user, "pk", None) else None,
+            )
+    except IntegrityError:
+        active = TrainingRun.objects.filter(slot="active").first()
+        which = (
+            f"Run {active.pk} is already {active.status}"
+            if active
+            else "A run is active"
+        )
+        raise RunAlreadyActive(
+            f"{which}; wait for it to finish or cancel it."
+        ) from None
+    if enqueue:
+        from training.tasks import training_run_execute
+
+        transaction.on_commit(lambda: training_run_execute.delay(run.pk))
+    return run
+
+
+def training_run_cancel(*, run: TrainingRun) -> bool:
+    now = timezone.now()
+    if TrainingRun.objects.filter(pk=run.pk, status=JobStatus.QUEUED).update(
+        status=JobStatus.CANCELLED, slot=None, finished_at=now, message="Cancelled."
+    ):
+        return True
+    return bool(
+        TrainingRun.objects.filter(pk=run.pk, status=JobStatus.RUNNING).update(
+            cancel_requested=True
+        )
+    )
+
+
+def training_run_claim(run_id: int) -> TrainingRun | None:
+    now = timezone.now()
+    stale = now - timedelta(seconds=settings.SNAPCLASS_JOB_HEARTBEAT_TIMEOUT)
+    n = TrainingRun.objects.filter(
+        Q(status=JobStatus.QUEUED)
+        | Q(status=JobStatus.RUNNING, heartbeat_at__lt=stale),
+        pk=run_id,
+        cancel_requested=False,
+    ).update(
+        status=JobStatus.RUNNING,
+        started_at=now,
+        heartbeat_at=now,
+        attempts=F("attempts") + 1,
+        worker=socket.gethostname()[:255],
+        progress_text="Preparing the data",
+    )
+    return TrainingRun.objects.get(pk=run_id) if n == 1 else None
+
+
+def training_run_finish(
+    run_id: int, *, status: str, message: str = "", **fields
+) -> None:
+    TrainingRun.objects.filter(pk=run_id, status=JobStatus.RUNNING).update(
+        status=status,
+        message=message[:4000],
+        finished_at=timezone.now(),
+        slot=None,
+        **fields,
+    )
+
+
+def training_runs_reap_stale() -> int:
+    """Runs left `running` by a worker that died are marked failed."""
+    stale = timezone.now() - timedelta(seconds=settings.SNAPCLASS_JOB_HEARTBEAT_TIMEOUT)
+    return TrainingRun.objects.filter(
+        status=JobStatus.RUNNING, heartbeat_at__lt=stale
+    ).update(
+        status=JobStatus.FAILED,
+        slot=None,
+        finished_at=timezone.now(),
+        message="The worker running this run stopped (no heartbeat).",
+    )
+
+
+def training_run_snapshot(run: TrainingRun) -> list[RunImage]:
+    """Which images, labels and splits go into the run; kept for reproducibility."""
+    existing = list(run.images.select_related(None).order_by("pk"))
+    if existing:  # a resumed run trains on the snapshot it already took
+        return existing
+    dataset_check()
+    config = ml.TrainConfig.from_dict(run.config)
+    rows = list(
+        trainable_images()
+        .order_by("pk")
+        .values_list("pk", "file", "phash", "label_id", "label__name")
+    )
+    splits = ml.split_items(
+        [str(r[0]) for r in rows],
+        [r[2] for r in rows],
+        [r[4] for r in rows],
+        valid_pct=config.valid_pct,
+        seed=config.seed,
+    )
+    snapshot = [
+        RunImage(
+            run=run,
+            image_id=pk,
+            file=file,
+            label_id=label_id,
+            label_name=name,
+            split=split,
+        )
+        for (pk, file, _, label_id, name), split in zip(rows, splits, strict=True)
+    ]
+    RunImage.objects.bulk_create(snapshot, batch_size=1000)
+    TrainingRun.objects.filter(pk=run.pk).update(
+        image_count=len(snapshot),
+        valid_count=sum(1 for r in snapshot if r.split == RunImage.Split.VALID),
+    )
+    return list(run.images.order_by("pk"))
+
+
+class RunCallbacks(ml.TrainCallbacks):
+    """Writes progress, epoch metrics and the heartbeat; reads the cancel flag."""
+
+    def __init__(self, run_id: int, on_progress=None, interval: float = 1.0) -> None:
+        self.run_id = run_id
+        self.on_progress = on_progress
+        self.interval = interval
+        self._last = 0.0
+        self._cancel = False
+
+    def on_start(self, *, device: str, n_epochs: int, n_batches: int) -> None:
+        TrainingRun.objects.filter(pk=self.run_id).update(
+            device=device[:255], progress_text=f"Training on {device}"
+        )
+
+    def on_batch(
+        self, *, epoch: int, batch: int, n_batches: int, n_epochs: int
+    ) -> None:
+        done = (epoch * n_batches + batch + 1) / max(1, n_epochs * n_batches)
+        if self.on_progress:
+            self.on_progress(done, epoch, n_epochs)
+        now = time.monotonic()
+        if now - self._last < self.interval:
+            return
+        self._last = now
+        TrainingRun.objects.filter(pk=self.run_id).update(
+            progress=round(done, 4),
+            progress_text=f"Epoch {epoch + 1}/{n_epochs}, "
+            f"batch {batch + 1}/{n_batches}",
+            heartbeat_at=timezone.now(),
+        )
+        self._cancel = TrainingRun.objects.filter(
+            pk=self.run_id, cancel_requested=True
+        ).exists()
+
+    def on_epoch_end(self, metrics: dict[str, Any]) -> None:
+        EpochMetric.objects.update_or_create(
+            run_id=self.run_id,
+            epoch=metrics["epoch"],
+            defaults={
+                key: metrics.get(key)
+                for key in (
+                    "phase",
+                    "train_loss",
+                    "valid_loss",
+                    "error_rate",
+                    "accuracy",
+                    "seconds",
+                )
+            },
+        )
+
+    def should_cancel(self) -> bool:
+        return self._cancel
+
+
+class _Heartbeat:
+    """Beats every few seconds from a thread, so long steps (export) look alive."""
+
+    def __init__(self, run_id: int, every: float = 10.0) -> None:
+        self.run_id, self.every = run_id, every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, daemon=True)
+
+    def _beat(self) -> None:
+        try:
+            while not self._stop.wait(self.every):
+                try:
+                    TrainingRun.objects.filter(pk=self.run_id).update(
+                        heartbeat_at=timezone.now()
+                    )
+                except DatabaseError:  # a busy database: the next beat will do
+                    logger.warning("heartbeat of run %s skipped", self.run_id)
+        finally:
+            connection.close()
+
+    def __enter__(self) -> _Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def artifacts_dir(run: TrainingRun) -> Path:
+    return Path(settings.MEDIA_ROOT) / "models" / f"run-{run.pk}"
+
+
+def training_run_execute(run: TrainingRun, *, on_progress=None) -> TrainingRun:
+    """Train a claimed run to its end; every outcome is written to the row."""
+    try:
+        snapshot = training_run_snapshot(run)
+        config = ml.TrainConfig.from_dict(run.config)
+        items = [
+            ml.Item(str(Path(settings.MEDIA_ROOT) / r.file), r.label_name, r.split)
+            for r in snapshot
+        ]
+        out_dir = artifacts_dir(run)
+        shutil.rmtree(out_dir, ignore_errors=True)  # leftovers of a killed attempt
+        with _Heartbeat(run.pk):
+            result = ml.train(config, items, out_dir, RunCallbacks(run.pk, on_progress))
+    except ml.BackboneUnavailable as exc:
+        training_run_finish(run.pk, status=JobStatus.FAILED, message=str(exc))
+        return _reload(run)
+    except NotEnoughImages as exc:
+        training_run_finish(run.pk, status=JobStatus.FAILED, message=exc.message)
+        return _reload(run)
+    except Exception as exc:
+        logger.exception("training run %s failed", run.pk)
+        training_run_finish(
+            run.pk, status=JobStatus.FAILED, message=f"{type(exc).__name__}: {exc}"
+        )
+        return _reload(run)
+
+    _store_result(run, snapshot, result)
+    if result.status == "cancelled":
+        training_run_finish(run.pk, status=JobStatus.CANCELLED, message="Cancelled.")
+        return _reload(run)
+    from classifier import registry
+
+    try:
+        version = registry.model_version_register(
+            run=_reload(run), artifacts_dir=out_dir, result=result
+        )
+        version = registry.model_version_after_training(version)
+    except Exception as exc:
+        logger.exception("registering the model of run %s failed", run.pk)
+        training_run_finish(
+            run.pk,
+            status=JobStatus.FAILED,
+            message=f"Registering the model failed: {exc}",
+        )
+        return _reload(run)
+    training_run_finish(
+        run.pk,
+        status=JobStatus.SUCCEEDED,
+        message=version.decision or f"Model version {version.pk} registered.",
+        progress=1.0,
+        progress_text="Done",
+        artifacts_dir=str(out_dir.relative_to(settings.MEDIA_ROOT)),
+    )
+    return _reload(run)
+
+
+def _store_result(
+    run: TrainingRun, snapshot: list[RunImage], result: ml.TrainResult
+) -> None:
+    by_path = {str(Path(settings.MEDIA_ROOT) / r.file): r for r in snapshot}
+    changed = []
+    for row in result.per_image:
+        image = by_path.get(row["path"])
+        if image is not None:
+            image.loss = row["loss"]
+            image.predicted = row["predicted"]
+            image.confidence = row["confidence"]
+            changed.append(image)
+    RunImage.objects.bulk_update(
+        changed, ["loss", "predicted", "confidence"], batch_size=500
+    )
+    TrainingRun.objects.filter(pk=run.pk).update(
+        device=result.device[:255],
+        seconds=result.seconds,
+        label_names=result.label_names,
+        confusion_matrix=result.confusion_matrix,
+        per_class=result.per_class,
+        error_rate=result.error_rate,
+        best_error_rate=result.best_error_rate,
+        valid_loss=result.valid_loss,
+        best_epoch=result.best_epoch,
+    )
+
+
+def _reload(run: TrainingRun) -> TrainingRun:
+    run.refresh_from_db()
+    return run
+
+
+def training_retrain_if_needed(*, force: bool = False) -> TrainingRun | None:
+    """Start a run with the last run's config when enough changed (or when forced).
+
+    Returns None, with the reason logged, when nothing needs doing or a run is
+    already active: the one-active-run constraint makes a second trigger harmless.
+    """
+    from training.selectors import dataset_changes_since, last_run
+
+    previous = last_run()
+    changes = dataset_changes_since(previous.created_at if previous else None)
+    needed = settings.SNAPCLASS_RETRAIN_MIN_CHANGES
+    if not force and previous is not None and changes["total"] < needed:
+        logger.info(
+            "scheduled retraining skipped: %s changes since run %s, %s needed",
+            changes["total"],
+            previous.pk,
+            needed,
+        )
+        return None
+    config = dict(previous.config) if previous else None
+    try:
+        run = training_run_start(config=config, trigger=Trigger.SCHEDULE)
+    except RunAlreadyActive as exc:
+        logger.warning("scheduled retraining refused: %s", exc.message)
+        return None
+    except NotEnoughImages as exc:
+        logger.warning("scheduled retraining refused: %s", exc.message)
+        return None
+    logger.info(
+        "scheduled retraining started run %s (%s changes)", run.pk, changes["total"]
+    )
+    return run

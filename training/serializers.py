@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from training.models import EpochMetric, RunImage, TrainingRun
+
+
+class EpochMetricSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = EpochMetric
+        fields = [
+            "epoch",
+            "phase",
+            "train_loss",
+            "valid_loss",
+            "error_rate",
+            "accuracy",
+            "seconds",
+        ]
+
+
+class TrainingRunSerializer(serializers.ModelSerializer):
+    model_version = serializers.SerializerMethodField()
+
+    class Meta:
+        model = TrainingRun
+        fields = [
+            "id",
+            "status",
+            "trigger",
+            "config",
+            "progress",
+            "progress_text",
+            "device",
+            "message",
+            "image_count",
+            "valid_count",
+            "error_rate",
+            "best_error_rate",
+            "valid_loss",
+            "best_epoch",
+            "seconds",
+            "model_version",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
+
+    def get_model_version(self, run: TrainingRun) -> int | None:
+        version = getattr(run, "model_version", None)
+        return version.pk if version else None
+
+
+class TrainingRunDetailSerializer(TrainingRunSerializer):
+    epochs = EpochMetricSerializer(many=True, read_only=True)
+
+    class Meta(TrainingRunSerializer.Meta):
+        fields = [
+            *TrainingRunSerializer.Meta.fields,
+            "label_names",
+            "confusion_matrix",
+            "per_class",
+            "epochs",
+        ]
+
+
+class RunImageSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = RunImage
+        fields = ["image", "label_name", "split", "loss", "predicted", "confidence"]
+
+
+class TrainingRunCreateSerializer(serializers.Serializer):
+    backbone = serializers.CharField(required=False, max_length=64)
+    epochs = serializers.IntegerField(required=False, min_value=1, max_value=200)
+    image_size = serializers.IntegerField(required=False, min_value=32, max_value=1024)
+    valid_pct = serializers.FloatField(required=False, min_value=0.05, max_value=0.5)
+    seed = serializers.IntegerField(required=False, min_value=0, max_value=2**31 - 1)
+    batch_size = serializers.IntegerField(required=False, min_value=1, max_value=1024)
+    base_lr = serializers.FloatField(required=False, min_value=1e-7, max_value=1.0)

@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+from celery import shared_task
+from django.conf import settings
+
+from datasets.models import JobStatus
+from training import runner
+
+
+@shared_task(
+    acks_late=True,
+    soft_time_limit=settings.SNAPCLASS_TRAIN_TIME_LIMIT,
+    time_limit=settings.SNAPCLASS_TRAIN_TIME_LIMIT + 120,
+)
+def training_run_execute(run_id: int) -> None:
+    """Train one run on the `train` queue; a redelivered message finds it claimed."""
+    run = runner.training_run_claim(run_id)
+    if run is None:
+        return
+    try:
+        runner.training_run_execute(run)
+    except BaseException as exc:  # time limit or shutdown: never leave it `running`
+        runner.training_run_finish(run_id, status=JobStatus.FAILED, message=repr(exc))
+        raise
+
+
+@shared_task
+def jobs_reap_stale() -> dict[str, int]:
+    """Mark scrape jobs and training runs whose worker died as failed."""
+    from datasets.scraping import scrape_jobs_reap_stale
+
+    return {
+        "scrape_jobs": scrape_jobs_reap_stale(),
+        "training_runs": runner.training_runs_reap_stale(),
+    }
+
+
+@shared_task
+def training_retrain_scheduled(force: bool = False) -> int | None:
+    """Beat's nightly entry: retrain when the dataset changed enough."""
+    run = runner.training_retrain_if_needed(force=force)
+    return run.pk if run else None

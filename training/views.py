@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.admin.views.decorators import staff_member_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from config.errors import DomainError
+from training import runner, selectors
+from training.forms import TrainingRunForm
+from training.models import TrainingRun, Trigger
+
+
+def run_list(request: HttpRequest) -> HttpResponse:
+    runs = TrainingRun.objects.select_related("model_version")[:100]
+    form = TrainingRunForm() if request.user.is_staff else None
+    return render(request, "training/run_list.html", {"runs": runs, "form": form})
+
+
+@staff_member_required
+@require_POST
+def run_start(request: HttpRequest) -> HttpResponse:
+    form = TrainingRunForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, f"Check the settings: {form.errors.as_text()}")
+        return redirect("training:runs")
+    try:
+        run = runner.training_run_start(
+            config=form.cleaned_data, user=request.user, trigger=Trigger.MANUAL
+        )
+    except DomainError as exc:
+        messages.error(request, exc.message)
+        return redirect("training:runs")
+    messages.success(request, f"Run {run.pk} queued.")
+    return redirect("training:run", pk=run.pk)
+
+
+def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    run = get_object_or_404(TrainingRun.objects.select_related("model_version"), pk=pk)
+    context = {
+        "run": run,
+        "version": getattr(run, "model_version", None),
+        "epochs": run.epochs.all(),
+        "chart": selectors.loss_chart(run),
+        "confusion": selectors.confusion_cells(run),
+        "top_losses": selectors.top_losses(run),
+    }
+    return render(request, "training/run_detail.html", context)
+
+
+@staff_member_required
+@require_POST
+def run_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    run = get_object_or_404(TrainingRun, pk=pk)
+    if runner.training_run_cancel(run=run):
+        messages.success(request, f"Run {run.pk} cancelled (or asked to stop).")
+    else:
+        messages.error(request, f"Run {run.pk} is not running.")
+    return redirect("training:run", pk=run.pk)
