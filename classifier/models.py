@@ -90,3 +90,59 @@ class APIKey(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+
+class PredictionLog(models.Model):
+    """One answered prediction, kept only when SNAPCLASS_PREDICTION_LOG is on.
+
+    No image is kept here: an image is stored only when the user sends feedback.
+    """
+
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    model_version = models.ForeignKey(
+        ModelVersion, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    label = models.CharField(max_length=64)
+    confidence = models.FloatField(db_index=True)
+    source = models.CharField(max_length=16, default="api")
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "logged prediction"
+
+    def __str__(self) -> str:
+        return f"{self.label} {self.confidence:.2f} (v{self.model_version_id})"
+
+
+class Feedback(models.Model):
+    """"Wrong? It is ...": a corrected label and the image, awaiting a curator."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        ACCEPTED = "accepted", "Accepted"
+        REJECTED = "rejected", "Rejected"
+
+    image = models.ForeignKey(
+        "datasets.Image", on_delete=models.CASCADE, related_name="feedback"
+    )
+    prediction = models.ForeignKey(
+        PredictionLog, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    model_version = models.ForeignKey(
+        ModelVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    predicted_label = models.CharField(max_length=64, blank=True)
+    correct_label = models.ForeignKey(
+        "datasets.Label", on_delete=models.PROTECT, related_name="+"
+    )
+    status = models.CharField(
+        max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "feedback"

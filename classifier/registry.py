@@ -201,6 +201,11 @@ def _decide(
     version: ModelVersion, current: ModelVersion, comparison: dict[str, Any]
 ) -> str:
     n = comparison["n_images"]
+    if "current_unreadable" in comparison:
+        return (
+            f"Not promoted: the current model v{current.pk} cannot be loaded "
+            "to compare with; promote by hand."
+        )
     if n == 0:
         return f"Not promoted: no validation images to compare on; v{current.pk} stays."
     new, cur = comparison["new"], comparison["current"]
@@ -230,10 +235,12 @@ def model_versions_compare(
         .values_list("file", "label_name")
     )
     threads = max(1, os.cpu_count() or 1)
-    models = {
-        "new": OnnxModel.from_version(new, threads=threads),
-        "current": OnnxModel.from_version(current, threads=threads),
-    }
+    models = {"new": OnnxModel.from_version(new, threads=threads)}
+    try:
+        models["current"] = OnnxModel.from_version(current, threads=threads)
+    except ArtifactMismatch as exc:
+        # A broken current model is reported, not fixed behind anyone's back.
+        return {"n_images": 0, "current_unreadable": exc.message}
     totals = {name: {"errors": 0, "loss": 0.0} for name in models}
     n = skipped = 0
     for start in range(0, len(rows), _COMPARE_BATCH):

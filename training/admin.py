@@ -42,6 +42,7 @@ class TrainingRunAdmin(admin.ModelAdmin):
         "error_rate",
         "device",
         "page",
+        "cleaner",
         "created_at",
     ]
     list_filter = ["status", "trigger"]
@@ -62,6 +63,14 @@ class TrainingRunAdmin(admin.ModelAdmin):
     def page(self, obj: TrainingRun) -> str:
         return format_html(
             '<a href="{}">metrics</a>', reverse("training:run", args=[obj.pk])
+        )
+
+    @admin.display(description="Cleaner")
+    def cleaner(self, obj: TrainingRun) -> str:
+        if not obj.is_finished or not obj.image_count:
+            return "–"
+        return format_html(
+            '<a href="{}">clean images</a>', reverse("training:cleaner", args=[obj.pk])
         )
 
     def has_add_permission(self, request: HttpRequest) -> bool:

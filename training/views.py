@@ -15,7 +15,13 @@ from training.models import TrainingRun, Trigger
 def run_list(request: HttpRequest) -> HttpResponse:
     runs = TrainingRun.objects.select_related("model_version")[:100]
     form = TrainingRunForm() if request.user.is_staff else None
-    return render(request, "training/run_list.html", {"runs": runs, "form": form})
+    previous = selectors.last_run()
+    changes = selectors.dataset_changes_since(previous.created_at if previous else None)
+    return render(
+        request,
+        "training/run_list.html",
+        {"runs": runs, "form": form, "previous": previous, "changes": changes},
+    )
 
 
 @staff_member_required

@@ -215,6 +215,10 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Web image search, curation, fine-tuning and prediction.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "ENUM_NAME_OVERRIDES": {
+        "ImageStatusEnum": "datasets.models.ImageStatus",
+        "JobStatusEnum": "datasets.models.JobStatus",
+    },
 }
 SNAPCLASS_SERVE_MEDIA = env.bool("SNAPCLASS_SERVE_MEDIA", default=True)
 WHITENOISE_MIMETYPES = {".mjs": "text/javascript", ".wasm": "application/wasm"}
@@ -314,3 +318,9 @@ def env_rate(name: str, default: str) -> str:
 # The counters live in Django's cache: configure a shared cache (Redis) when several
 # web processes must share one budget.
 SNAPCLASS_PREDICT_RATE = env_rate("SNAPCLASS_PREDICT_RATE", "60/min")
+
+# --- Feedback and the prediction log ------------------------------------------------
+# Off by default for privacy: when on, every answered prediction is logged (time,
+# model version, label, confidence; never the image) for the uncertainty queue.
+SNAPCLASS_PREDICTION_LOG = env.bool("SNAPCLASS_PREDICTION_LOG", default=False)
+SNAPCLASS_REVIEW_QUEUE_DAYS = env_positive("SNAPCLASS_REVIEW_QUEUE_DAYS", 14)

@@ -9,9 +9,13 @@ from tests.webserver import local_server  # noqa: F401  (a fixture)
 
 
 @pytest.fixture(scope="session")
-def trained(request):
+def trained(request, tmp_path_factory):
     """name -> TrainedModel, trained on first use and cached across sessions."""
-    cache_dir = request.config.cache.mkdir("snapclass-trained-models")
+    cache = getattr(request.config, "cache", None)  # None with -p no:cacheprovider
+    if cache is not None:
+        cache_dir = cache.mkdir("snapclass-trained-models")
+    else:
+        cache_dir = tmp_path_factory.mktemp("snapclass-trained-models")
     models: dict = {}
 
     def get(name: str):

@@ -218,6 +218,17 @@ def test_a_session_user_posting_without_csrf_token_is_refused(model, admin_user)
     assert "CSRF" in response.json()["detail"]
 
 
+def test_a_session_user_posting_with_the_csrf_token_is_served(model, admin_user):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(admin_user)
+    page = client.get("/")
+    token = page.cookies["csrftoken"].value
+
+    response = client.post(PREDICT, {"image": upload()}, HTTP_X_CSRFTOKEN=token)
+
+    assert response.status_code == 200
+
+
 # --- Model versions --------------------------------------------------------------
 
 

@@ -171,6 +171,18 @@ def test_promotion_refuses_a_tampered_artifact(install_model):
     assert model_version_current() == old
 
 
+def test_a_broken_current_model_is_reported_not_replaced(install_model):
+    current = install_model("two", promote=True)
+    _tamper(current, "onnx")
+    new = install_model("three")
+
+    new = model_version_after_training(new)
+
+    assert model_version_current() == current
+    assert "cannot be loaded" in new.decision
+    assert "sha256" in new.comparison["current_unreadable"]
+
+
 def test_promote_command_switches_the_current_model(install_model, capsys):
     old = install_model("two", promote=True)
     new = install_model("three")

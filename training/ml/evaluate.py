@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,17 +24,28 @@ class Predictions:
     targets: np.ndarray  # (n_items,) int64, index into label_names
 
 
+Logits = Callable[[torch.Tensor], torch.Tensor]
+
+
+def torch_logits(model: nn.Module) -> Logits:
+    model.eval()
+
+    def logits(x: torch.Tensor) -> torch.Tensor:
+        return model(x).float()
+
+    return logits
+
+
 def predict_items(
-    model: nn.Module, dls: DataLoaders, items: Sequence[Item]
+    logits_of: Logits, dls: DataLoaders, items: Sequence[Item]
 ) -> Predictions:
     """Run every item through the validation transforms (no augmentation)."""
     dl = dls.test_dl(list(items), with_labels=True)
-    model.eval()
     probs, losses, targets = [], [], []
     with torch.inference_mode():
         for xb, yb in dl:
-            logits = model(xb.as_subclass(torch.Tensor)).float()
             y = yb.as_subclass(torch.Tensor)
+            logits = logits_of(xb.as_subclass(torch.Tensor)).to(y.device)
             probs.append(F.softmax(logits, dim=1).cpu())
             losses.append(F.cross_entropy(logits, y, reduction="none").cpu())
             targets.append(y.cpu())

@@ -11,12 +11,12 @@ import hashlib
 import io
 import json
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import fastai
-import numpy as np
 import safetensors.torch
 import torch
 from torch import nn
@@ -96,17 +96,28 @@ def export_onnx(model: nn.Module, path: Path, image_size: int) -> dict[str, Any]
     return {"onnx_exporter": "torchscript", "onnx_opset": 17}
 
 
-def onnx_max_abs_diff(model: nn.Module, path: Path, x: torch.Tensor) -> float:
-    """Largest logit difference between torch and ONNX Runtime on x."""
+def onnx_logits(path: Path) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The ONNX model's logits through ONNX Runtime on the CPU."""
     import onnxruntime
 
     session = onnxruntime.InferenceSession(
         str(path), providers=["CPUExecutionProvider"]
     )
+
+    def logits(x: torch.Tensor) -> torch.Tensor:
+        (out,) = session.run([OUTPUT_NAME], {INPUT_NAME: x.cpu().numpy()})
+        return torch.from_numpy(out)
+
+    return logits
+
+
+def onnx_max_abs_diff(
+    model: nn.Module, onnx: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor
+) -> float:
+    """Largest logit difference between torch and ONNX Runtime on x (CPU)."""
     with torch.inference_mode():
-        expected = model.eval()(x).float().numpy()
-    (got,) = session.run([OUTPUT_NAME], {INPUT_NAME: x.numpy()})
-    return float(np.abs(got - expected).max())
+        expected = model.eval()(x).float()
+    return float((onnx(x) - expected).abs().max())
 
 
 def make_meta(

@@ -96,20 +96,22 @@ def run_training(
     model = learn.model
     if tracker.best_state is not None:
         model.load_state_dict(tracker.best_state)
-    summary = evaluate.summarize(
-        items, label_names, evaluate.predict_items(model, dls, items)
-    )
-    evaluated = time.perf_counter()
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    artifacts = write_artifacts(model.cpu(), dls, config, label_names, out)
+    artifacts, onnx_logits = write_artifacts(model.cpu(), dls, config, label_names, out)
+    exported = time.perf_counter()
+
     model.to(device)
+    # On a CPU, ONNX Runtime runs this model several times faster than eager
+    # torch, and it scores the very file that will serve predictions.
+    logits = onnx_logits if device.type == "cpu" else evaluate.torch_logits(model)
+    predictions = evaluate.predict_items(logits, dls, items)
+    summary = evaluate.summarize(items, label_names, predictions)
     log.info(
-        "trained in %.1fs, evaluated in %.1fs, exported in %.1fs",
+        "trained in %.1fs, exported in %.1fs, evaluated in %.1fs",
         fitted - started,
-        evaluated - fitted,
-        time.perf_counter() - evaluated,
+        exported - fitted,
+        time.perf_counter() - exported,
     )
     return result("succeeded", artifacts=artifacts, **summary)
 
@@ -120,17 +122,21 @@ def write_artifacts(
     config: TrainConfig,
     label_names: list[str],
     out: Path,
-) -> dict[str, str]:
-    """weights.safetensors, model.onnx (checked against torch), then meta.json."""
+) -> tuple[dict[str, str], evaluate.Logits]:
+    """weights.safetensors, model.onnx (checked against torch), then meta.json.
+
+    Returns the artifacts' paths and the ONNX model's logits function.
+    """
     backbone = get_backbone(config.backbone)
     weights = out / export.WEIGHTS_FILE
     onnx_path = out / export.ONNX_FILE
     meta_path = out / export.META_FILE
     sha256 = export.save_weights(model, weights)
     how = export.export_onnx(model, onnx_path, config.image_size)
+    onnx_logits = export.onnx_logits(onnx_path)
     xb, _ = dls.valid.one_batch()
     x = xb[:8].cpu().as_subclass(torch.Tensor)
-    diff = export.onnx_max_abs_diff(model, onnx_path, x)
+    diff = export.onnx_max_abs_diff(model, onnx_logits, x)
     if diff > ONNX_TOLERANCE:
         raise RuntimeError(f"ONNX logits differ from torch's by {diff:.2e}")
     meta = export.make_meta(
@@ -144,4 +150,5 @@ def write_artifacts(
         extra={**how, "onnx_max_abs_diff": diff, "train_config": config.to_dict()},
     )
     export.write_meta(meta, meta_path)
-    return {"weights": str(weights), "meta": str(meta_path), "onnx": str(onnx_path)}
+    paths = {"weights": str(weights), "meta": str(meta_path), "onnx": str(onnx_path)}
+    return paths, onnx_logits

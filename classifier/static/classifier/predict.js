@@ -353,16 +353,12 @@
     ui.result.hidden = false;
   }
 
-  function showPreview(file, result) {
+  // The picture as chosen (the browser could decode it: a result came back).
+  function showPreview(file) {
     if (ui.preview.dataset.objectUrl) URL.revokeObjectURL(ui.preview.dataset.objectUrl);
-    if (result && result.preview) {
-      ui.preview.src = result.preview.toDataURL("image/png");
-      delete ui.preview.dataset.objectUrl;
-    } else {
-      const url = URL.createObjectURL(file);
-      ui.preview.dataset.objectUrl = url;
-      ui.preview.src = url;
-    }
+    const url = URL.createObjectURL(file);
+    ui.preview.dataset.objectUrl = url;
+    ui.preview.src = url;
   }
 
   async function run() {
@@ -379,7 +375,8 @@
     try {
       const result = where === "browser" ? await predictBrowser(file) : await predictServer(file);
       if (file !== current) return; // a newer pick replaced this one
-      showPreview(file, result);
+      if (result.preview) showPreview(file);
+      else ui.preview.removeAttribute("src");
       showResult(result);
       form.dataset.state = "done";
     } catch (e) {

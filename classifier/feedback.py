@@ -1,0 +1,137 @@
+"""Feedback on predictions and the prediction log (issue: the improvement loop)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from classifier.models import Feedback, ModelVersion, PredictionLog
+from config.errors import DomainError
+from datasets.models import ImageStatus, Label, SourceKind
+from datasets.services import (
+    DuplicateImage,
+    image_delete,
+    image_ingest,
+    image_mark_reviewed,
+    image_relabel,
+)
+
+
+class InvalidFeedback(DomainError):
+    code = "invalid_feedback"
+
+
+def prediction_log(
+    *, version_id: int | None, label: str, confidence: float, source: str = "api"
+) -> PredictionLog | None:
+    """Record an answered prediction when the log is on; None when it is off."""
+    if not settings.SNAPCLASS_PREDICTION_LOG:
+        return None
+    return PredictionLog.objects.create(
+        model_version_id=version_id,
+        label=label[:64],
+        confidence=confidence,
+        source=source,
+    )
+
+
+def label_lookup(value: Any) -> Label:
+    value = str(value or "").strip()
+    label = (
+        Label.objects.filter(slug__iexact=value).first()
+        or Label.objects.filter(name__iexact=value).first()
+        or (Label.objects.filter(pk=int(value)).first() if value.isdigit() else None)
+    )
+    if label is None:
+        raise InvalidFeedback(f"There is no label {value!r}.", code="unknown_label")
+    return label
+
+
+@transaction.atomic
+def feedback_submit(
+    *,
+    data: bytes,
+    correct_label: Label,
+    prediction_id: int | None = None,
+    predicted_label: str = "",
+    model_version_id: int | None = None,
+    user: Any = None,
+) -> Feedback:
+    """Store the image (source `feedback`, status `review`) with both labels."""
+    prediction = None
+    if prediction_id is not None:
+        prediction = PredictionLog.objects.filter(pk=prediction_id).first()
+        if prediction is None:
+            raise InvalidFeedback(
+                f"There is no logged prediction {prediction_id}.",
+                code="unknown_prediction",
+            )
+        predicted_label = prediction.label
+        model_version_id = prediction.model_version_id
+    if (
+        model_version_id is not None
+        and not ModelVersion.objects.filter(pk=model_version_id).exists()
+    ):
+        model_version_id = None
+    try:
+        image = image_ingest(
+            data=data,
+            label=correct_label,
+            source_kind=SourceKind.FEEDBACK,
+            status=ImageStatus.REVIEW,
+            user=user,
+        )
+    except DuplicateImage as exc:  # already known: the feedback still counts
+        image = exc.existing
+    return Feedback.objects.create(
+        image=image,
+        prediction=prediction,
+        model_version_id=model_version_id,
+        predicted_label=predicted_label[:64],
+        correct_label=correct_label,
+        user=user if getattr(user, "pk", None) else None,
+    )
+
+
+@transaction.atomic
+def feedback_accept(*, feedback: QuerySet[Feedback], user: Any = None) -> int:
+    """The image joins the dataset under the corrected label."""
+    items = list(
+        feedback.filter(status=Feedback.Status.PENDING).select_related("image")
+    )
+    for item in items:
+        if item.image.label_id != item.correct_label_id:
+            image_relabel(images=[item.image], label=item.correct_label, user=user)
+    image_mark_reviewed(images=[i.image for i in items], user=user)
+    return Feedback.objects.filter(pk__in=[i.pk for i in items]).update(
+        status=Feedback.Status.ACCEPTED
+    )
+
+
+@transaction.atomic
+def feedback_reject(*, feedback: QuerySet[Feedback], user: Any = None) -> int:
+    items = list(
+        feedback.filter(status=Feedback.Status.PENDING).select_related("image")
+    )
+    image_delete(
+        images=[i.image for i in items if i.image.source_kind == SourceKind.FEEDBACK],
+        user=user,
+    )
+    return Feedback.objects.filter(pk__in=[i.pk for i in items]).update(
+        status=Feedback.Status.REJECTED
+    )
+
+
+def review_queue(limit: int = 100) -> QuerySet[PredictionLog]:
+    """The least confident recent predictions: what the model does not know yet."""
+    since = timezone.now() - timedelta(days=settings.SNAPCLASS_REVIEW_QUEUE_DAYS)
+    return (
+        PredictionLog.objects.filter(created_at__gte=since)
+        .select_related("model_version")
+        .order_by("confidence", "-created_at")[:limit]
+    )

@@ -1,0 +1,100 @@
+from __future__ import annotations
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from classifier import feedback
+from classifier.models import Feedback, PredictionLog
+from datasets.models import Image
+from datasets.services import image_ingest, label_get_or_create
+from tests.conftest import make_jpeg
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def labels():
+    return label_get_or_create(name="camera"), label_get_or_create(name="TV")
+
+
+def post_feedback(client, data: bytes, **fields):
+    upload = SimpleUploadedFile("photo.jpg", data, "image/jpeg")
+    return client.post(reverse("api-feedback"), {"image": upload, **fields})
+
+
+def test_feedback_stores_the_image_for_review_with_both_labels(client, labels):
+    response = post_feedback(client, make_jpeg(1), label="tv", predicted_label="camera")
+
+    assert response.status_code == 201, response.content
+    body = response.json()
+    item = Feedback.objects.get(pk=body["id"])
+    assert item.correct_label == labels[1] and item.predicted_label == "camera"
+    image = Image.objects.get(pk=body["image"])
+    assert (image.source_kind, image.status, image.label) == ("feedback", "review", labels[1])
+
+
+@pytest.mark.parametrize(
+    ("data", "fields", "code"),
+    [
+        (make_jpeg(2), {"label": "no-such-label"}, "unknown_label"),
+        (b"not an image", {"label": "tv"}, "not_an_image"),
+        (make_jpeg(3), {"label": "tv", "prediction": "999"}, "unknown_prediction"),
+        (make_jpeg(4), {}, None),
+    ],
+)
+def test_bad_feedback_is_a_4xx_with_a_reason(client, labels, data, fields, code):
+    response = post_feedback(client, data, **fields)
+
+    assert 400 <= response.status_code < 500
+    assert "detail" in response.json()
+    if code:
+        assert response.json()["code"] == code
+    assert not Feedback.objects.exists() and not Image.objects.exists()
+
+
+def test_feedback_on_a_known_image_reuses_it(client, labels):
+    known = image_ingest(data=make_jpeg(5), label=labels[0], source_kind="upload")
+
+    response = post_feedback(client, make_jpeg(5), label="tv")
+
+    assert response.status_code == 201
+    assert response.json()["image"] == known.pk
+    assert Image.objects.count() == 1
+
+
+def test_accepting_adds_the_image_with_the_corrected_label_and_rejecting_deletes_it(
+    labels,
+):
+    cam, tv = labels
+    good = feedback.feedback_submit(data=make_jpeg(6), correct_label=tv)
+    bad = feedback.feedback_submit(data=make_jpeg(7), correct_label=cam)
+
+    assert feedback.feedback_accept(feedback=Feedback.objects.filter(pk=good.pk)) == 1
+    assert feedback.feedback_reject(feedback=Feedback.objects.filter(pk=bad.pk)) == 1
+
+    good.image.refresh_from_db()
+    bad.image.refresh_from_db()
+    assert (good.image.status, good.image.label) == ("active", tv)
+    assert bad.image.status == "deleted"
+
+
+def test_the_prediction_log_is_off_by_default_and_queues_the_least_confident(settings):
+    assert feedback.prediction_log(version_id=None, label="TV", confidence=0.9) is None
+    settings.SNAPCLASS_PREDICTION_LOG = True
+    for confidence in (0.9, 0.3, 0.6):
+        feedback.prediction_log(version_id=None, label="TV", confidence=confidence)
+
+    assert [p.confidence for p in feedback.review_queue()] == [0.3, 0.6, 0.9]
+    assert PredictionLog.objects.count() == 3
+
+
+def test_feedback_can_point_at_a_logged_prediction(settings, labels):
+    settings.SNAPCLASS_PREDICTION_LOG = True
+    logged = feedback.prediction_log(version_id=None, label="camera", confidence=0.55)
+
+    item = feedback.feedback_submit(
+        data=make_jpeg(8), correct_label=labels[1], prediction_id=logged.pk
+    )
+
+    assert item.prediction == logged and item.predicted_label == "camera"
