@@ -16,7 +16,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from classifier import services
+from classifier import feedback, services
 from classifier.auth import APIKeyAuthentication, CanPredict
 from classifier.errors import InvalidPredictInput, NoCurrentModel
 from classifier.registry import model_version_promote
@@ -151,10 +151,10 @@ class PredictView(APIView):
             predictions = services.images_predict(
                 images=[(f.name or "", _read(f)) for f in v["images"]]
             )
-            return Response({"results": [p.as_dict() for p in predictions]})
+            return Response({"results": feedback.prediction_answers(predictions)})
         # as_dict() has PredictionSerializer's shape (the schema); building the
         # answer without the serializer saves time on this latency-bound path.
-        return Response(prediction.as_dict())
+        return Response(feedback.prediction_answers([prediction])[0])
 
 
 def _read(upload) -> bytes:

@@ -135,3 +135,20 @@ def review_queue(limit: int = 100) -> QuerySet[PredictionLog]:
         .select_related("model_version")
         .order_by("confidence", "-created_at")[:limit]
     )
+
+
+def prediction_answers(predictions, *, source: str = "api") -> list[dict[str, Any]]:
+    """Predictions as API answers; with the log on, each carries its prediction_id."""
+    answers = []
+    for prediction in predictions:
+        answer = prediction.as_dict()
+        logged = prediction_log(
+            version_id=prediction.model_version,
+            label=prediction.label,
+            confidence=prediction.confidence,
+            source=source,
+        )
+        if logged is not None:
+            answer["prediction_id"] = logged.pk
+        answers.append(answer)
+    return answers

@@ -81,9 +81,14 @@
       try {
         data = await response.json();
       } catch (_) {
-        data = { detail: `The server answered ${response.status}; reload the page.` };
+        data = {
+          detail: response.redirected
+            ? "You are signed out; reload the page and sign in. Nothing was changed."
+            : `The server answered ${response.status}; reload the page.`,
+        };
       }
-      if (!response.ok) {
+      if (!response.ok || !Array.isArray(data.images)) {
+        // A redirect to the login page also lands here: the session has ended.
         say(data.detail || `The server answered ${response.status}.`, true);
         return;
       }

@@ -98,3 +98,23 @@ def test_feedback_can_point_at_a_logged_prediction(settings, labels):
     )
 
     assert item.prediction == logged and item.predicted_label == "camera"
+
+
+def test_with_the_log_on_a_prediction_is_logged_and_feedback_can_cite_it(
+    client, install_model, settings
+):
+    version = install_model("two", promote=True)
+    settings.SNAPCLASS_PREDICTION_LOG = True
+    label_get_or_create(name="red")
+    photo = make_jpeg(9)
+
+    answer = client.post(
+        reverse("api-predict"), {"image": SimpleUploadedFile("p.jpg", photo, "image/jpeg")}
+    ).json()
+    logged = PredictionLog.objects.get(pk=answer["prediction_id"])
+    response = post_feedback(client, photo, label="red", prediction=str(logged.pk))
+
+    assert (logged.label, logged.model_version_id) == (answer["label"], version.pk)
+    assert response.status_code == 201
+    item = Feedback.objects.get(pk=response.json()["id"])
+    assert item.predicted_label == answer["label"] and item.model_version == version

@@ -16,7 +16,7 @@ from datasets.models import Image, ImageChange, Label
 from datasets.services import image_ingest, label_get_or_create
 from tests.training.conftest import COLOURS, TINY, coloured_image
 from training import runner
-from training.models import RunImage
+from training.models import RunImage, TrainingRun
 
 
 @pytest.fixture
@@ -26,20 +26,52 @@ def cleaner_site(live_server, settings, transactional_db):
     return live_server
 
 
+def add_images() -> list[Image]:
+    """Three colours of eight images each."""
+    return [
+        image_ingest(
+            data=coloured_image(colour, seed=n * 100 + i),
+            label=label_get_or_create(name=name),
+            source_kind="upload",
+        )
+        for n, (name, colour) in enumerate(COLOURS.items())
+        for i in range(8)
+    ]
+
+
 @pytest.fixture
 def tiny_run(cleaner_site):
-    """A finished tiny_cnn run over three colours of eight images each."""
-    for n, (name, colour) in enumerate(COLOURS.items()):
-        label = label_get_or_create(name=name)
-        for i in range(8):
-            image_ingest(
-                data=coloured_image(colour, seed=n * 100 + i),
-                label=label,
-                source_kind="upload",
-            )
+    """A finished tiny_cnn run, trained here."""
+    add_images()
     run = runner.training_run_start(config=TINY, enqueue=False)
     run = runner.training_run_execute(runner.training_run_claim(run.pk))
     assert run.status == "succeeded", run.message
+    return run
+
+
+@pytest.fixture
+def made_run(cleaner_site):
+    """A succeeded run written directly, losses falling with the image order.
+
+    For the tests of the page's controls, which need no real model.
+    """
+    images = add_images()
+    run = TrainingRun.objects.create(
+        status="succeeded", slot=None, config=TINY, image_count=len(images)
+    )
+    RunImage.objects.bulk_create(
+        RunImage(
+            run=run,
+            image=image,
+            label_name=image.label.name,
+            file=image.file.name,
+            split="valid" if n % 2 else "train",
+            loss=5 - n / 10,
+            predicted=image.label.name,
+            confidence=0.5,
+        )
+        for n, image in enumerate(images)
+    )
     return run
 
 
@@ -140,8 +172,8 @@ def test_relabel_and_delete_with_the_pages_buttons(
     assert errors == []
 
 
-def test_keyboard_shortcuts_and_bulk_selection(tiny_run, curator_page, curator_user):
-    page, errors = curator_page(reverse("training:cleaner", args=[tiny_run.pk]))
+def test_keyboard_shortcuts_and_bulk_selection(made_run, curator_page):
+    page, errors = curator_page(reverse("training:cleaner", args=[made_run.pk]))
     ids = [
         int(i)
         for i in page.locator("article.clean-card").evaluate_all(
@@ -172,8 +204,8 @@ def test_keyboard_shortcuts_and_bulk_selection(tiny_run, curator_page, curator_u
     assert errors == []
 
 
-def test_the_page_works_without_javascript(tiny_run, curator_page):
-    url = reverse("training:cleaner", args=[tiny_run.pk])
+def test_the_page_works_without_javascript(made_run, curator_page):
+    url = reverse("training:cleaner", args=[made_run.pk])
     page, _ = curator_page(url + "?split=valid", javascript=False)
     first = page.locator("article.clean-card").first
     image_id = int(first.get_attribute("data-image"))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import signal
 import sys
 from collections.abc import Sequence
@@ -86,8 +85,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     train_cmd.add_argument("--out", required=True, help="folder for the artifacts")
     add_config_arguments(train_cmd)
     args = parser.parse_args(argv)
-    logging.basicConfig(format="%(message)s")
-    logging.getLogger("training.ml").setLevel(logging.INFO)
 
     from training.ml import train
     from training.ml.folders import folder_items
