@@ -33,6 +33,7 @@ from fastai.torch_core import set_seed  # noqa: E402
 from fastai.vision.augment import Resize, ResizeMethod, aug_transforms  # noqa: E402
 from fastai.vision.data import ImageBlock, Normalize  # noqa: E402
 
+from training.ml import Item  # noqa: E402
 from training.ml.backbones import get_backbone  # noqa: E402
 from training.ml.cli import add_config_arguments, config_from_args  # noqa: E402
 from training.ml.fit import resolve_device  # noqa: E402
@@ -42,11 +43,22 @@ from training.ml.nets import create_model  # noqa: E402
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("data_dir")
+    parser.add_argument("data_dir", nargs="?")
+    parser.add_argument(
+        "--items-json", help="[[path, label, split], ...] instead of a folder"
+    )
     add_config_arguments(parser)
     args = parser.parse_args()
     config = config_from_args(args)
-    items = folder_items(args.data_dir, valid_pct=config.valid_pct, seed=config.seed)
+    if args.items_json:
+        rows = json.loads(Path(args.items_json).read_text())
+        items = [Item(path, label, split) for path, label, split in rows]
+    elif args.data_dir:
+        items = folder_items(
+            args.data_dir, valid_pct=config.valid_pct, seed=config.seed
+        )
+    else:
+        parser.error("give DATA_DIR or --items-json")
     backbone = get_backbone(config.backbone)
     n_train = sum(item.split == "train" for item in items)
 
