@@ -22,12 +22,12 @@ urlpatterns = [
     path("", include("classifier.urls")),
 ]
 
+
+def media(request, path: str):
+    # MEDIA_ROOT is read per request (tests and deployments may change it).
+    return serve(request, path, document_root=settings.MEDIA_ROOT)
+
+
 if settings.DEBUG or settings.SNAPCLASS_SERVE_MEDIA:
-    # The embedded setup serves media itself; production puts a web server in front.
-    urlpatterns += [
-        path(
-            f"{settings.MEDIA_URL.strip('/')}/<path:path>",
-            serve,
-            {"document_root": settings.MEDIA_ROOT},
-        )
-    ]
+    # The embedded setup serves media itself; production may put a web server in front.
+    urlpatterns.append(path(f"{settings.MEDIA_URL.strip('/')}/<path:path>", media))

@@ -142,3 +142,12 @@ def test_the_bundled_demo_dataset_is_usable():
         sizes += sum(p.stat().st_size for p in files)
     assert sizes <= 10 * 1024 * 1024
     assert (ROOT / "datasets" / "demo" / "ATTRIBUTION.md").is_file()
+
+
+@pytest.mark.django_db
+def test_deeply_nested_json_is_a_400_on_every_json_endpoint(admin_client):
+    body = "[" * 50_000 + "]" * 50_000
+    for url in ("/api/v1/scrape-jobs/", "/api/v1/training-runs/"):
+        response = admin_client.post(url, body, content_type="application/json")
+        assert response.status_code == 400, url
+        assert response.json()["code"] == "parse_error"

@@ -31,7 +31,11 @@ def test_feedback_stores_the_image_for_review_with_both_labels(client, labels):
     item = Feedback.objects.get(pk=body["id"])
     assert item.correct_label == labels[1] and item.predicted_label == "camera"
     image = Image.objects.get(pk=body["image"])
-    assert (image.source_kind, image.status, image.label) == ("feedback", "review", labels[1])
+    assert (image.source_kind, image.status, image.label) == (
+        "feedback",
+        "review",
+        labels[1],
+    )
 
 
 @pytest.mark.parametrize(
@@ -109,7 +113,8 @@ def test_with_the_log_on_a_prediction_is_logged_and_feedback_can_cite_it(
     photo = make_jpeg(9)
 
     answer = client.post(
-        reverse("api-predict"), {"image": SimpleUploadedFile("p.jpg", photo, "image/jpeg")}
+        reverse("api-predict"),
+        {"image": SimpleUploadedFile("p.jpg", photo, "image/jpeg")},
     ).json()
     logged = PredictionLog.objects.get(pk=answer["prediction_id"])
     response = post_feedback(client, photo, label="red", prediction=str(logged.pk))
