@@ -12,10 +12,10 @@ from django.conf import settings as django_settings
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 from datasets.importing import import_images
-from training import runner
-from training.models import EpochMetric, RunImage, TrainingRun
 from tests.integration.conftest import ROOT, _database_url, wait_for
 from tests.training.conftest import TINY, small_dataset  # noqa: F401 (fixture)
+from training import runner
+from training.models import EpochMetric, RunImage, TrainingRun
 
 
 @pytest.mark.slow
@@ -28,8 +28,9 @@ def test_the_demo_dataset_trains_through_redis_on_a_live_worker(start_worker):
     run = runner.training_run_start(config=config)
 
     run = wait_for(
-        lambda: TrainingRun.objects.filter(pk=run.pk, status__in=["succeeded", "failed"])
-        .first(),
+        lambda: TrainingRun.objects.filter(
+            pk=run.pk, status__in=["succeeded", "failed"]
+        ).first(),
         timeout=900,
         interval=1,
         message="the run to finish",
@@ -37,7 +38,9 @@ def test_the_demo_dataset_trains_through_redis_on_a_live_worker(start_worker):
     assert run.status == "succeeded", run.message
     assert run.config["backbone"] == "efficientnet_lite0"
     assert EpochMetric.objects.filter(run=run).count() == 2  # frozen + 1 epoch
-    assert RunImage.objects.filter(run=run).count() == run.image_count == report.imported
+    assert (
+        RunImage.objects.filter(run=run).count() == run.image_count == report.imported
+    )
     assert sum(map(sum, run.confusion_matrix)) == run.valid_count
     assert run.valid_count == RunImage.objects.filter(run=run, split="valid").count()
     assert run.model_version.is_current
@@ -53,8 +56,9 @@ def test_beat_fires_retraining_and_a_second_trigger_is_refused(
 ):
     # A finished run whose config the schedule reuses: slow enough to overlap.
     TrainingRun.objects.create(
-        status="succeeded", slot=None, config={**runner.training_config_build(TINY)
-        .to_dict(), "epochs": 40}
+        status="succeeded",
+        slot=None,
+        config={**runner.training_config_build(TINY).to_dict(), "epochs": 40},
     )
     every = IntervalSchedule.objects.create(every=2, period=IntervalSchedule.SECONDS)
     PeriodicTask.objects.create(
@@ -74,15 +78,33 @@ def test_beat_fires_retraining_and_a_second_trigger_is_refused(
     }
     log = (tmp_path / "beat.log").open("wb")
     beat = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config", "beat", "--loglevel=INFO",
-         "--scheduler", "django_celery_beat.schedulers:DatabaseScheduler",
-         "--max-interval", "1", "--pidfile=", "--schedule", str(tmp_path / "beat.db")],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "beat",
+            "--loglevel=INFO",
+            "--scheduler",
+            "django_celery_beat.schedulers:DatabaseScheduler",
+            "--max-interval",
+            "1",
+            "--pidfile=",
+            "--schedule",
+            str(tmp_path / "beat.db"),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     try:
         run = wait_for(
-            lambda: TrainingRun.objects.filter(trigger="schedule", status="running")
-            .first(),
+            lambda: TrainingRun.objects.filter(
+                trigger="schedule", status="running"
+            ).first(),
             timeout=90,
             message="beat to start a run",
         )
