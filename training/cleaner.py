@@ -53,10 +53,10 @@ class CleanerFilterForm(forms.Form):
 
     def __init__(self, *args: Any, run: TrainingRun, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        rows = RunImage.objects.filter(run=run)
-        actual = sorted(set(rows.values_list("label_name", flat=True).distinct()))
+        rows = RunImage.objects.filter(run=run).order_by()
+        actual = sorted(rows.values_list("label_name", flat=True).distinct())
         predicted = sorted(
-            set(rows.exclude(predicted="").values_list("predicted", flat=True))
+            rows.exclude(predicted="").values_list("predicted", flat=True).distinct()
         )
         self.fields["actual"].choices = [("", "any")] + [(n, n) for n in actual]
         self.fields["predicted"].choices = [("", "any")] + [(n, n) for n in predicted]
