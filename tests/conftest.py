@@ -37,3 +37,23 @@ def make_jpeg(pattern: int = 0, size=(320, 240), *, fmt: str = "JPEG") -> bytes:
 @pytest.fixture
 def jpeg_bytes():
     return make_jpeg
+
+
+@pytest.fixture(scope="session")
+def trained(request, tmp_path_factory):
+    """name -> TrainedModel, trained on first use and cached across sessions."""
+    cache = getattr(request.config, "cache", None)  # None with -p no:cacheprovider
+    if cache is not None:
+        cache_dir = cache.mkdir("snapclass-trained-models")
+    else:
+        cache_dir = tmp_path_factory.mktemp("snapclass-trained-models")
+    from tests.classifier import trained as trained_models  # torch: load lazily
+
+    models: dict = {}
+
+    def get(name: str):
+        if name not in models:
+            models[name] = trained_models.train_cached(cache_dir, name)
+        return models[name]
+
+    return get

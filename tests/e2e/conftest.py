@@ -89,23 +89,6 @@ def open_page(browser):
         context.close()
 
 
-@pytest.fixture(scope="session")
-def trained(request, tmp_path_factory):
-    cache = getattr(request.config, "cache", None)  # None with -p no:cacheprovider
-    if cache is not None:
-        cache_dir = cache.mkdir("snapclass-trained-models")
-    else:
-        cache_dir = tmp_path_factory.mktemp("snapclass-trained-models")
-    models: dict = {}
-
-    def get(name: str):
-        if name not in models:
-            models[name] = trained_models.train_cached(cache_dir, name)
-        return models[name]
-
-    return get
-
-
 @pytest.fixture
 def site(live_server, settings, transactional_db, trained):
     """The live server with a current model; site.install(name) adds another."""
