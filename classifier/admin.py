@@ -144,4 +144,5 @@ class APIKeyAdmin(admin.ModelAdmin):
         revoked = sum(api_key_revoke(key=key) for key in queryset)
         self.message_user(request, f"Revoked {revoked} key(s).")
 
+
 from classifier import feedback_admin  # noqa: E402, F401  (feedback and the prediction log)

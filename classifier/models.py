@@ -115,7 +115,7 @@ class PredictionLog(models.Model):
 
 
 class Feedback(models.Model):
-    """"Wrong? It is ...": a corrected label and the image, awaiting a curator."""
+    """ "Wrong? It is ...": a corrected label and the image, awaiting a curator."""
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"

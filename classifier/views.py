@@ -10,13 +10,14 @@ from typing import Any
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
+from django.core import signing
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.templatetags.static import static
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
-from classifier import predictor, services
+from classifier import feedback, predictor, services
 from classifier.errors import ArtifactMismatch
 from classifier.forms import PredictForm
 from classifier.models import ModelVersion
@@ -26,10 +27,15 @@ from classifier.throttling import PredictRateThrottle
 from config.api import error_response_data
 from config.errors import DomainError
 from datasets.imaging import ImageRejected, fit_long_side
+from datasets.models import Label
 
 log = logging.getLogger(__name__)
 
 PREVIEW_SIDE = 320
+# The no-JavaScript feedback form carries the image it is about, signed so that
+# only an image this page predicted can come back, for this long.
+FEEDBACK_SALT = "classifier.feedback-image"
+FEEDBACK_MAX_AGE_S = 3600
 
 
 def error_messages() -> dict[str, str]:
@@ -52,6 +58,10 @@ def error_messages() -> dict[str, str]:
         "throttled": "Too many predictions in a short time; wait a little and retry",
         "network": "The server could not be reached",
         "browser_decode": "Your browser cannot read this file as an image",
+        "unknown_label": "There is no such label",
+        "feedback_expired": (
+            "This answer is too old to correct; predict the image again first"
+        ),
     }
 
 
@@ -100,6 +110,7 @@ def page_config(version: ModelVersion | None) -> dict[str, Any]:
     return {
         "model": model,
         "predict_url": reverse("api-predict"),
+        "feedback_url": reverse("api-feedback"),
         "min_side": settings.SNAPCLASS_MIN_IMAGE_SIDE,
         "max_side": settings.SNAPCLASS_MAX_IMAGE_SIDE,
         "max_pixels": settings.SNAPCLASS_MAX_IMAGE_PIXELS,
@@ -117,19 +128,30 @@ def page_config(version: ModelVersion | None) -> dict[str, Any]:
 @require_http_methods(["GET", "HEAD", "POST"])
 def predict_page(request: HttpRequest) -> HttpResponse:
     """Upload a photo and see what the model thinks; works without JavaScript."""
-    version = model_version_current()
-    context: dict[str, Any] = {
-        "version": version,
-        "config": page_config(version),
-        "form": PredictForm(),
-        "result": None,
-        "error": None,
-        "preview": None,
-    }
+    context = page_context()
     status = 200
     if request.method == "POST":
         status = _predict_posted(request, context)
     return render(request, "classifier/predict.html", context, status=status)
+
+
+def page_context(error: str | None = None) -> dict[str, Any]:
+    version = model_version_current()
+    return {
+        "version": version,
+        "config": page_config(version),
+        "form": PredictForm(),
+        "result": None,
+        "error": error,
+        "preview": None,
+        "feedback_labels": feedback_labels(),
+        "feedback_image": "",
+    }
+
+
+def feedback_labels() -> list[Label]:
+    """What "Wrong? It is ..." offers: every active label of the dataset."""
+    return list(Label.objects.filter(is_active=True).order_by("name"))
 
 
 def _predict_posted(request: HttpRequest, context: dict[str, Any]) -> int:
@@ -153,9 +175,17 @@ def _predict_posted(request: HttpRequest, context: dict[str, Any]) -> int:
         status, body = error_response_data(exc)
         context["error"] = error_text(body["code"], body["detail"])
         return status
-    context["result"] = prediction.as_dict()
+    context["result"] = feedback.prediction_answers([prediction], source="page")[0]
     context["preview"] = _preview(data)
+    image_size = context["version"].preprocessing.get("image_size", PREVIEW_SIDE)
+    context["feedback_image"] = _feedback_token(data, image_size)
     return 200
+
+
+def _jpeg(image: Any, quality: int) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=quality)
+    return buffer.getvalue()
 
 
 def _preview(data: bytes) -> str | None:
@@ -164,9 +194,63 @@ def _preview(data: bytes) -> str | None:
         image = fit_long_side(predictor.image_decode(data), PREVIEW_SIDE)
     except ImageRejected:
         return None
-    buffer = io.BytesIO()
-    image.save(buffer, "JPEG", quality=85)
-    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode()
+    return "data:image/jpeg;base64," + base64.b64encode(_jpeg(image, 85)).decode()
+
+
+def _feedback_token(data: bytes, image_size: int) -> str:
+    """The predicted image, shrunk like the page's script does, signed for the form.
+
+    Nothing is stored until the user says the answer was wrong.
+    """
+    image = predictor.image_decode(data)
+    target = max(image_size, settings.SNAPCLASS_MIN_IMAGE_SIDE)
+    k = target / min(image.size)
+    if k < 1:
+        size = (max(1, round(image.width * k)), max(1, round(image.height * k)))
+        image = image.resize(size, resample=3)  # bicubic, like the canvas
+    encoded = base64.b64encode(_jpeg(image, 92)).decode()
+    return signing.dumps(encoded, salt=FEEDBACK_SALT, compress=False)
+
+
+@cross_origin_isolated
+@require_POST
+def feedback_page(request: HttpRequest) -> HttpResponse:
+    """ "Wrong? It is ..." without JavaScript: the form the result page carries."""
+    try:
+        encoded = signing.loads(
+            request.POST.get("image", ""),
+            salt=FEEDBACK_SALT,
+            max_age=FEEDBACK_MAX_AGE_S,
+        )
+        data = base64.b64decode(encoded, validate=True)
+    except (signing.BadSignature, ValueError, TypeError):
+        return _page_error(request, "feedback_expired", status=400)
+    try:
+        item = feedback.feedback_submit(
+            data=data,
+            correct_label=feedback.label_lookup(request.POST.get("label")),
+            predicted_label=request.POST.get("predicted_label", "")[:64],
+            model_version_id=_positive_int(request.POST.get("model_version")),
+            prediction_id=_positive_int(request.POST.get("prediction")),
+            user=request.user,
+        )
+    except (DomainError, ImageRejected) as exc:
+        status, body = error_response_data(exc)
+        return _page_error(request, body["code"], body["detail"], status=status)
+    name = item.correct_label.name
+    messages.success(
+        request, f"Thank you: the image was sent for review as \u201c{name}\u201d."
+    )
+    return redirect("classifier:predict")
+
+
+def _positive_int(value: str | None) -> int | None:
+    return int(value) if value and value.isdigit() and int(value) > 0 else None
+
+
+def _page_error(request: HttpRequest, code: str, detail: str = "", *, status: int):
+    context = page_context(error=error_text(code, detail))
+    return render(request, "classifier/predict.html", context, status=status)
 
 
 def model_list(request: HttpRequest) -> HttpResponse:

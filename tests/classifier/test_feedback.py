@@ -123,3 +123,100 @@ def test_with_the_log_on_a_prediction_is_logged_and_feedback_can_cite_it(
     assert response.status_code == 201
     item = Feedback.objects.get(pk=response.json()["id"])
     assert item.predicted_label == answer["label"] and item.model_version == version
+
+
+# --- "Wrong? It is ..." on the upload page without JavaScript --------------------
+
+
+def _page_feedback_form(html: str) -> dict[str, str]:
+    """The hidden fields of the result page's feedback form."""
+    import re
+
+    form = html.split('id="feedback-form"')[1].split("</form>")[0]
+    return dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', form))
+
+
+def test_the_result_page_offers_every_label_and_sends_the_correction(
+    client, install_model, settings
+):
+    version = install_model("two", promote=True)  # labels red, blue
+    red, blue = label_get_or_create(name="red"), label_get_or_create(name="blue")
+    photo = make_jpeg(21, size=(300, 200))
+
+    page = client.post("/", {"image": SimpleUploadedFile("p.jpg", photo, "image/jpeg")})
+    html = page.content.decode()
+    fields = _page_feedback_form(html)
+    predicted = fields["predicted_label"]
+    wrong = blue if predicted == "red" else red
+
+    assert page.status_code == 200 and predicted in ("red", "blue")
+    assert f'value="{wrong.slug}"' in html and "Wrong?" in html
+    assert fields["model_version"] == str(version.pk)
+    assert Image.objects.count() == 0  # nothing is stored by predicting
+
+    response = client.post(
+        reverse("classifier:feedback"), {**fields, "label": wrong.slug}, follow=True
+    )
+
+    assert response.status_code == 200
+    assert "sent for review as" in response.content.decode()
+    item = Feedback.objects.get()
+    assert (item.predicted_label, item.correct_label, item.model_version) == (
+        predicted,
+        wrong,
+        version,
+    )
+    assert (item.image.source_kind, item.image.status) == ("feedback", "review")
+    # Shrunk like the page's script does: the short side is the model's input size.
+    assert min(item.image.width, item.image.height) == max(
+        version.preprocessing["image_size"], settings.SNAPCLASS_MIN_IMAGE_SIDE
+    )
+
+
+@pytest.mark.parametrize(
+    "change, code",
+    [
+        ({"image": "forged"}, "feedback_expired"),
+        ({"image": ""}, "feedback_expired"),
+        ({"label": "no-such-label"}, "unknown_label"),
+        ({"label": ""}, "unknown_label"),
+    ],
+)
+def test_bad_page_feedback_is_a_400_in_words_and_stores_nothing(
+    client, install_model, change, code
+):
+    install_model("two", promote=True)
+    label_get_or_create(name="red")
+    page = client.post(
+        "/", {"image": SimpleUploadedFile("p.jpg", make_jpeg(22), "image/jpeg")}
+    )
+    fields = {**_page_feedback_form(page.content.decode()), "label": "red", **change}
+
+    response = client.post(reverse("classifier:feedback"), fields)
+
+    assert response.status_code == 400
+    assert f"(code {code})" in response.content.decode()
+    assert Feedback.objects.count() == 0 and Image.objects.count() == 0
+
+
+def test_a_signed_image_cannot_be_swapped_for_another(client, install_model):
+    """The token signs the image: editing its bytes breaks the signature."""
+    import base64
+
+    from django.core import signing
+
+    install_model("two", promote=True)
+    label_get_or_create(name="red")
+    page = client.post(
+        "/", {"image": SimpleUploadedFile("p.jpg", make_jpeg(23), "image/jpeg")}
+    )
+    fields = _page_feedback_form(page.content.decode())
+    other = base64.b64encode(make_jpeg(24)).decode()
+    payload = signing.dumps(other, salt="another-purpose")
+
+    response = client.post(
+        reverse("classifier:feedback"), {**fields, "image": payload, "label": "red"}
+    )
+
+    assert response.status_code == 400
+    assert Feedback.objects.count() == 0

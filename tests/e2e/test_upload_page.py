@@ -202,3 +202,67 @@ def test_the_page_config_is_valid_json_for_the_script(site, open_page):
 
     assert config["model"]["version"] == version.pk
     assert config["model"]["label_names"] == version.label_names
+
+
+def _labels_of(version):
+    from datasets.services import label_get_or_create
+
+    return {name: label_get_or_create(name=name) for name in version.label_names}
+
+
+@pytest.mark.parametrize("where", ["server", "browser"])
+def test_wrong_it_is_sends_the_correction_for_review(site, open_page, where):
+    from classifier.models import Feedback
+    from datasets.models import Image as ImageRow
+
+    version = site.install("demo", promote=True)
+    labels = _labels_of(version)
+    page, console = open_page(site.url + "/")
+    page.check(f"input[name=mode][value={where}]")
+    page.set_input_files("#image-input", str(CAMERA[0]))
+    wait_done(page)
+    predicted = read_result(page)["label"]
+    correct = next(name for name in version.label_names if name != predicted)
+
+    buttons = page.locator("#feedback-form button[name=label]")
+    shown = {
+        buttons.nth(i).get_attribute("data-label")
+        for i in range(buttons.count())
+        if buttons.nth(i).is_visible()
+    }
+    assert shown == set(version.label_names) - {predicted}
+    assert ImageRow.objects.count() == 0  # predicting stores nothing
+
+    page.click(f"#feedback-form button[data-label='{correct}']")
+    page.wait_for_selector("#feedback-form[data-state=sent]")
+
+    assert f"sent for review as \u201c{correct}\u201d" in page.inner_text(
+        "#feedback-status"
+    )
+    item = Feedback.objects.select_related("image").get()
+    assert item.correct_label == labels[correct]
+    assert item.predicted_label == predicted and item.model_version == version
+    assert (item.image.source_kind, item.image.status) == ("feedback", "review")
+    assert item.image.label == labels[correct]
+    assert console.errors == []
+
+
+def test_wrong_it_is_works_without_javascript(site, open_page):
+    from classifier.models import Feedback
+
+    version = site.install("demo", promote=True)
+    labels = _labels_of(version)
+    page, console = open_page(site.url + "/", javascript=False)
+    page.set_input_files("#image-input", str(CAMERA[0]))
+    with page.expect_navigation():
+        page.click("#predict-button")
+    predicted = read_result(page)["label"]
+    correct = next(name for name in version.label_names if name != predicted)
+
+    with page.expect_navigation():
+        page.click(f"#feedback-form button[data-label='{correct}']")
+
+    assert "sent for review" in page.inner_text(".messages")
+    item = Feedback.objects.get()
+    assert (item.correct_label, item.predicted_label) == (labels[correct], predicted)
+    assert console.errors == []

@@ -173,6 +173,8 @@
       backend: "server",
       timing: { total_ms: performance.now() - started },
       preview,
+      // What feedback sends back if the answer was wrong: what the model saw.
+      feedbackImage: () => Promise.resolve({ blob: upload, name }),
     };
   }
 
@@ -298,7 +300,74 @@
         total_ms: finished - loaded,
       },
       preview: prepared.canvas,
+      // Nothing leaves the browser unless the user corrects the answer.
+      feedbackImage: async () => ({ blob: await canvasBlob(prepared.canvas), name: "image.png" }),
     };
+  }
+
+  // --- "Wrong? It is ...": feedback on the answer shown ----------------------------
+
+  const feedbackForm = $("feedback-form");
+  const feedbackStatus = $("feedback-status");
+  let answered = null; // the result the feedback buttons are about
+
+  function feedbackReset(result) {
+    answered = result;
+    if (!feedbackForm) return;
+    delete feedbackForm.dataset.state;
+    feedbackStatus.textContent = "";
+    feedbackForm.querySelectorAll("button[name=label]").forEach((button) => {
+      button.hidden = button.dataset.label === result.label;
+      button.disabled = false;
+    });
+  }
+
+  async function sendFeedback(label, labelName) {
+    const result = answered;
+    const { blob, name } = await result.feedbackImage();
+    const body = new FormData();
+    body.append("image", blob, name);
+    body.append("label", label);
+    body.append("predicted_label", result.label);
+    body.append("model_version", String(result.model_version));
+    if (result.prediction_id) body.append("prediction", String(result.prediction_id));
+    let response;
+    try {
+      response = await fetch(config.feedback_url, {
+        method: "POST",
+        body,
+        headers: { Accept: "application/json", "X-CSRFToken": csrfToken() },
+        credentials: "same-origin",
+      });
+    } catch (e) {
+      throw new PredictError("network", String(e));
+    }
+    const data = await response.json().catch(() => null);
+    if (!response.ok) {
+      throw new PredictError((data && data.code) || `http_${response.status}`, data && data.detail);
+    }
+    return `Thank you: the image was sent for review as \u201c${labelName}\u201d.`;
+  }
+
+  if (feedbackForm) {
+    feedbackForm.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const button = event.submitter;
+      if (!answered || !button || button.name !== "label") return;
+      const buttons = feedbackForm.querySelectorAll("button[name=label]");
+      buttons.forEach((b) => (b.disabled = true));
+      feedbackForm.dataset.state = "busy";
+      feedbackStatus.textContent = "Sending…";
+      try {
+        feedbackStatus.textContent = await sendFeedback(button.value, button.dataset.label);
+        feedbackForm.dataset.state = "sent";
+      } catch (e) {
+        if (!(e instanceof PredictError)) console.warn(e);
+        feedbackStatus.textContent = errorText(e);
+        feedbackForm.dataset.state = "error";
+        buttons.forEach((b) => (b.disabled = false));
+      }
+    });
   }
 
   // --- The page --------------------------------------------------------------------
@@ -378,6 +447,7 @@
       if (result.preview) showPreview(file);
       else ui.preview.removeAttribute("src");
       showResult(result);
+      feedbackReset(result);
       form.dataset.state = "done";
     } catch (e) {
       if (!(e instanceof PredictError)) console.warn(e);
