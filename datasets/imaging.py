@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import imagehash
 import numpy as np
+import scipy.fftpack  # noqa: F401  imagehash.phash imports it on first use (~0.3 s)
 from PIL import Image, UnidentifiedImageError
 
 __all__ = [

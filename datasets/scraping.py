@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+import queue
 import socket
 import time
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -19,11 +21,21 @@ from django.utils import timezone
 from config.errors import DomainError
 from datasets import fetch, imaging, search
 from datasets.models import JobStatus, Label, ScrapeJob, SourceKind
-from datasets.services import DuplicateImage, image_ingest, image_normalize
+from datasets.services import (
+    DuplicateImage,
+    IngestItem,
+    image_fields,
+    image_files_save,
+    image_ingest_many,
+    image_normalize,
+)
 
 logger = logging.getLogger(__name__)
 
 MAX_REASON_SAMPLES = 20
+# Images are stored in batches of this many, or of what arrived in this long.
+INGEST_BATCH_SIZE = 32
+INGEST_BATCH_SECONDS = 0.25
 LICENSES = (
     "any",
     "Public",
@@ -257,17 +269,30 @@ def scrape_job_run(
 
     kind = SourceKind.URL if job.provider == "urls" else SourceKind.SEARCH
     # Decoding and re-encoding release the GIL: do it beside the downloads, in a
-    # small pool, and keep only the database work in this thread.
+    # small pool, and keep the database work in this thread, in batches: each
+    # batch costs a handful of queries however many images it holds.
+    finished: queue.SimpleQueue[Future] = queue.SimpleQueue()
+    ready: list[tuple[fetch.FetchResult, Any]] = []
+    last_store = time.monotonic()
+
+    def store(*, force: bool = False) -> None:
+        nonlocal last_store, cancelled
+        while True:
+            try:
+                ready.append(finished.get_nowait().result())
+            except queue.Empty:
+                break
+        due = time.monotonic() - last_store >= INGEST_BATCH_SECONDS
+        if ready and (force or due or len(ready) >= INGEST_BATCH_SIZE):
+            _ingest_results(job, ready, by_url, kind, tally)
+            ready.clear()
+            last_store = time.monotonic()
+            if on_progress:
+                on_progress(job, tally.counts)
+            if tally.flush(force=True):
+                cancelled = True
+
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="normalize") as pool:
-        pending: set[Future] = set()
-
-        def store(futures) -> None:
-            for future in futures:
-                result, norm = future.result()
-                _ingest_result(job, result, by_url[result.url], kind, tally, norm)
-                if on_progress:
-                    on_progress(job, tally.counts)
-
         for result in fetch.fetch_many(
             list(by_url),
             fetch_limits(),
@@ -275,13 +300,12 @@ def scrape_job_run(
             per_host=settings.SNAPCLASS_FETCH_PER_HOST,
             cancel=cancel,
         ):
-            pending.add(pool.submit(_normalize, result))
-            done = {f for f in pending if f.done()}
-            pending -= done
-            store(done)
+            pool.submit(_normalize, result).add_done_callback(finished.put)
+            store()
             if tally.flush():
                 cancelled = True
-        store(pending)
+    # The pool has finished every normalisation: store what is left.
+    store(force=True)
 
     if cancelled or tally.flush(force=True):
         scrape_job_finish(job.pk, status=JobStatus.CANCELLED, message="Cancelled.")
@@ -316,44 +340,45 @@ def _search(job: ScrapeJob) -> list[search.Candidate]:
 
 def _normalize(
     result: fetch.FetchResult,
-) -> tuple[fetch.FetchResult, imaging.NormalizedImage | imaging.ImageRejected | None]:
+) -> tuple[fetch.FetchResult, IngestItem | imaging.ImageRejected | None]:
+    """In a pool thread: check and re-encode a download, then write its files, so
+    that the job's thread only does the database work."""
     if not result.ok:
         return result, None
     try:
-        return result, image_normalize(result.data or b"")
+        norm = image_normalize(result.data or b"")
     except imaging.ImageRejected as exc:
         return result, exc
+    return result, IngestItem(norm, {}, files=image_files_save(norm))
 
 
-def _ingest_result(
+def _ingest_results(
     job: ScrapeJob,
-    result: fetch.FetchResult,
-    candidate: search.Candidate,
+    results: list[tuple[fetch.FetchResult, IngestItem | imaging.ImageRejected | None]],
+    by_url: dict[str, search.Candidate],
     kind: str,
     tally: _Tally,
-    norm: imaging.NormalizedImage | imaging.ImageRejected | None,
 ) -> None:
-    if not result.ok:
-        field = "rejected" if result.code == "not_an_image" else "failed"
-        tally.add(field, result.code or "error", result.url, result.message or "")
-        return
-    try:
-        if isinstance(norm, imaging.ImageRejected):
-            raise norm
-        image_ingest(
-            normalized=norm,
-            label=job.label,
-            source_kind=kind,
-            source_url=result.url,
-            page_url=candidate.page_url or "",
-            provider=job.provider,
-            query=job.query,
-            license=candidate.license or job.license,
-            extra={"scrape_job": job},
-        )
-    except DuplicateImage:
-        tally.add("duplicates")
-    except imaging.ImageRejected as exc:
-        tally.add("rejected", exc.code, result.url, exc.message)
-    else:
-        tally.add("downloaded")
+    """Count the failures and store the good images of one batch together."""
+    items = []
+    for result, done in results:
+        if not result.ok:
+            field = "rejected" if result.code == "not_an_image" else "failed"
+            tally.add(field, result.code or "error", result.url, result.message or "")
+        elif isinstance(done, imaging.ImageRejected):
+            tally.add("rejected", done.code, result.url, done.message)
+        else:
+            candidate = by_url[result.url]
+            fields = image_fields(
+                label=job.label,
+                source_kind=kind,
+                source_url=result.url,
+                page_url=candidate.page_url or "",
+                provider=job.provider,
+                query=job.query,
+                license=candidate.license or job.license,
+                extra={"scrape_job": job},
+            )
+            items.append(replace(done, fields=fields))
+    for outcome in image_ingest_many(items):
+        tally.add("duplicates" if isinstance(outcome, DuplicateImage) else "downloaded")

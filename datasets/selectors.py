@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 
 from django.db import connection
 from django.db.models import Count, Max, Q, QuerySet
@@ -47,16 +48,22 @@ class _PhashIndex:
             self.hashes, self.last_pk = {}, 0
             self.refresh()
 
-    def closest(self, phash: str, max_distance: int) -> list[tuple[int, int]]:
-        target = int(phash, 16)
+    def closest(
+        self, phashes: Sequence[str], max_distance: int
+    ) -> list[list[tuple[int, int]]]:
+        """(distance, pk) of the stored hashes near each of `phashes`, nearest first."""
+        targets = [int(phash, 16) for phash in phashes]
         with self.lock:
             self.refresh()
-            found = [
-                ((target ^ other).bit_count(), pk)
-                for pk, other in self.hashes.items()
-                if (target ^ other).bit_count() <= max_distance
-            ]
-        return sorted(found)
+            stored = list(self.hashes.items())
+        return [
+            sorted(
+                (distance, pk)
+                for pk, other in stored
+                if (distance := (target ^ other).bit_count()) <= max_distance
+            )
+            for target in targets
+        ]
 
     def forget(self, pk: int) -> None:
         with self.lock:
@@ -76,15 +83,27 @@ def _index() -> _PhashIndex:
 
 def image_find_near_duplicate(phash: str, *, max_distance: int) -> Image | None:
     """The closest stored image whose perceptual hash is within `max_distance` bits."""
-    if max_distance < 0:
-        return None
+    return images_find_near_duplicates([phash], max_distance=max_distance)[0]
+
+
+def images_find_near_duplicates(
+    phashes: Sequence[str], *, max_distance: int
+) -> list[Image | None]:
+    """For each hash, the closest stored image within `max_distance` bits, or None.
+
+    One pass over the index and one query, however many hashes.
+    """
+    if max_distance < 0 or not phashes:
+        return [None] * len(phashes)
     index = _index()
-    for _, pk in index.closest(phash, max_distance):
-        image = Image.objects.filter(pk=pk).first()
-        if image is not None:
-            return image
+    found = index.closest(phashes, max_distance)
+    wanted = {pk for near in found for _, pk in near}
+    images = Image.objects.in_bulk(wanted) if wanted else {}
+    for pk in wanted - images.keys():  # deleted since the index read it
         index.forget(pk)
-    return None
+    return [
+        next((images[pk] for _, pk in near if pk in images), None) for near in found
+    ]
 
 
 def near_duplicate_groups(

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 from django.conf import settings
@@ -16,7 +17,7 @@ from django.utils.text import slugify
 from config.errors import Conflict, DomainError
 from datasets import imaging
 from datasets.models import Image, ImageChange, ImageStatus, Label, SourceKind
-from datasets.selectors import image_find_near_duplicate
+from datasets.selectors import images_find_near_duplicates
 
 logger = logging.getLogger(__name__)
 
@@ -69,10 +70,8 @@ def image_normalize(data: bytes) -> imaging.NormalizedImage:
     )
 
 
-def image_ingest(
+def image_fields(
     *,
-    data: bytes | None = None,
-    normalized: imaging.NormalizedImage | None = None,
     label: Label | None,
     source_kind: str,
     source_url: str = "",
@@ -84,71 +83,178 @@ def image_ingest(
     status: str | None = None,
     user: Any = None,
     extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The fields of an image row other than its content, checked and truncated.
+
+    `status` None means: `review` for a near duplicate, `active` otherwise.
+    """
+    if source_kind not in SourceKind.values:
+        raise ValueError(f"unknown source kind {source_kind!r}")
+    return {
+        "label": label,
+        "source_kind": source_kind,
+        "source_url": source_url[:2000],
+        "page_url": page_url[:2000],
+        "provider": provider[:32],
+        "query": query[:255],
+        "license": license[:255],
+        "original_name": original_name[:255],
+        "status": status,
+        "added_by": user if getattr(user, "pk", None) else None,
+        **(extra or {}),
+    }
+
+
+@dataclass(frozen=True)
+class IngestItem:
+    normalized: imaging.NormalizedImage
+    fields: dict[str, Any]  # from image_fields()
+    # The image and thumbnail already written by image_files_save (in a worker
+    # thread, say); image_ingest_many then owns them and removes them if unused.
+    files: tuple[str, str] | None = None
+
+
+def image_files_save(norm: imaging.NormalizedImage) -> tuple[str, str]:
+    """Write an image's file and thumbnail under names of its own (thread-safe:
+    an existing file is never overwritten); returns (file, thumbnail) names."""
+    sha = norm.sha256
+    written: list[str] = []
+    try:
+        for folder, content in (("images", norm.jpeg), ("thumbs", norm.thumbnail)):
+            written.append(
+                default_storage.save(
+                    f"{folder}/{sha[:2]}/{sha}.jpg", ContentFile(content)
+                )
+            )
+    except BaseException:
+        _delete_files(written)
+        raise
+    return written[0], written[1]
+
+
+def image_ingest(
+    *,
+    data: bytes | None = None,
+    normalized: imaging.NormalizedImage | None = None,
+    **fields: Any,
 ) -> Image:
     """Check, normalise and store one image with its thumbnail, atomically.
 
     Pass the raw `data`, or `normalized` when `image_normalize` already ran (in a
-    worker thread, say). Raises `imaging.ImageRejected` for anything that is not a
-    usable image and `DuplicateImage` when the same normalised content is already
-    stored. A near duplicate is stored with status `review` and a pointer to the
-    image it resembles.
+    worker thread, say), and the row's fields as `image_fields` takes them. Raises
+    `imaging.ImageRejected` for anything that is not a usable image and
+    `DuplicateImage` when the same normalised content is already stored. A near
+    duplicate is stored with status `review` and a pointer to the image it
+    resembles.
     """
-    if source_kind not in SourceKind.values:
-        raise ValueError(f"unknown source kind {source_kind!r}")
+    item_fields = image_fields(**fields)
     norm = normalized if normalized is not None else image_normalize(data or b"")
-    existing = Image.objects.filter(sha256=norm.sha256).order_by().first()
-    if existing is not None:
-        raise DuplicateImage(existing)
-    near = image_find_near_duplicate(
-        norm.phash, max_distance=settings.SNAPCLASS_NEAR_DUPLICATE_DISTANCE
-    )
-    if status is None:
-        status = ImageStatus.REVIEW if near is not None else ImageStatus.ACTIVE
+    [outcome] = image_ingest_many([IngestItem(norm, item_fields)])
+    if isinstance(outcome, DuplicateImage):
+        raise outcome
+    return outcome
 
-    sha = norm.sha256
-    written: list[str] = []
+
+def image_ingest_many(items: Sequence[IngestItem]) -> list[Image | DuplicateImage]:
+    """Store normalised images in one transaction, in order: each becomes its new
+    Image or a DuplicateImage naming the stored one (an earlier item of the same
+    batch included).
+
+    One query finds the exact duplicates, one the near ones, and one insert per
+    level of near duplicates within the batch stores the rows: a scrape job's
+    ingest costs a few queries per batch instead of several per image. The files
+    are written first and removed again if the rows are not stored.
+    """
+    if not items:
+        return []
+    known = {
+        image.sha256: image
+        for image in Image.objects.filter(
+            sha256__in={item.normalized.sha256 for item in items}
+        ).order_by()
+    }
+    max_distance = settings.SNAPCLASS_NEAR_DUPLICATE_DISTANCE
+    near_stored = images_find_near_duplicates(
+        [item.normalized.phash for item in items], max_distance=max_distance
+    )
+    outcomes: list[Image | DuplicateImage | None] = [None] * len(items)
+    rows: dict[int, Image] = {}  # item index -> new row
+    first_with: dict[str, int] = {}  # sha256 -> index of the first new row with it
+    same_as: dict[int, int] = {}  # index -> earlier index with the same content
+    near_new: dict[int, int] = {}  # index -> earlier new row it resembles
+    level: dict[int, int] = {}  # inserted after the rows it points at
+    for i, item in enumerate(items):
+        norm = item.normalized
+        if norm.sha256 in known:
+            outcomes[i] = DuplicateImage(known[norm.sha256])
+            continue
+        if norm.sha256 in first_with:
+            same_as[i] = first_with[norm.sha256]
+            continue
+        first_with[norm.sha256] = i
+        fields = dict(item.fields)
+        near = near_stored[i]
+        if near is None and max_distance >= 0:
+            target = int(norm.phash, 16)
+            close = [
+                ((target ^ int(rows[j].phash, 16)).bit_count(), j)
+                for j in rows
+                if (target ^ int(rows[j].phash, 16)).bit_count() <= max_distance
+            ]
+            if close:
+                near_new[i] = min(close)[1]
+        level[i] = level[near_new[i]] + 1 if i in near_new else 0
+        if fields.get("status") is None:
+            similar = near is not None or i in near_new
+            fields["status"] = ImageStatus.REVIEW if similar else ImageStatus.ACTIVE
+        rows[i] = Image(
+            width=norm.width,
+            height=norm.height,
+            sha256=norm.sha256,
+            phash=norm.phash,
+            near_duplicate_of=near,
+            **fields,
+        )
+
+    owned = [name for item in items if item.files for name in item.files]
     try:
+        for i, row in rows.items():
+            files = items[i].files
+            if files is None:
+                files = image_files_save(items[i].normalized)
+                owned.extend(files)
+            row.file, row.thumbnail = files
         with transaction.atomic():
-            written.append(
-                default_storage.save(
-                    f"images/{sha[:2]}/{sha}.jpg", ContentFile(norm.jpeg)
-                )
-            )
-            written.append(
-                default_storage.save(
-                    f"thumbs/{sha[:2]}/{sha}.jpg", ContentFile(norm.thumbnail)
-                )
-            )
-            image = Image.objects.create(
-                label=label,
-                file=written[0],
-                thumbnail=written[1],
-                width=norm.width,
-                height=norm.height,
-                sha256=sha,
-                phash=norm.phash,
-                source_kind=source_kind,
-                source_url=source_url[:2000],
-                page_url=page_url[:2000],
-                provider=provider[:32],
-                query=query[:255],
-                license=license[:255],
-                original_name=original_name[:255],
-                status=status,
-                near_duplicate_of=near,
-                added_by=user if getattr(user, "pk", None) else None,
-                **(extra or {}),
-            )
+            for depth in sorted(set(level.values())):
+                wave = [i for i in rows if level[i] == depth]
+                for i in wave:
+                    if i in near_new:
+                        rows[i].near_duplicate_of = rows[near_new[i]]
+                Image.objects.bulk_create([rows[i] for i in wave])
     except IntegrityError:
-        _delete_files(written)
-        existing = Image.objects.filter(sha256=sha).first()
+        # Another process stored the same content meanwhile: sort it out one by one.
+        _delete_files(owned)
+        if len(items) > 1:
+            unwritten = [replace(item, files=None) for item in items]
+            return [image_ingest_many([item])[0] for item in unwritten]
+        existing = Image.objects.filter(sha256=items[0].normalized.sha256).first()
         if existing is None:
             raise
-        raise DuplicateImage(existing) from None
+        return [DuplicateImage(existing)]
     except BaseException:
-        _delete_files(written)
+        _delete_files(owned)
         raise
-    return image
+    _delete_files(  # the files written for duplicates
+        name
+        for i, item in enumerate(items)
+        if i not in rows
+        for name in item.files or ()
+    )
+    for i, row in rows.items():
+        outcomes[i] = row
+    for i, j in same_as.items():
+        outcomes[i] = DuplicateImage(rows[j])
+    return outcomes  # type: ignore[return-value]
 
 
 def _delete_files(names: Iterable[str]) -> None:

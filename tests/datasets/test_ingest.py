@@ -8,9 +8,13 @@ from datasets.models import Image, ImageChange, ImageStatus, Label
 from datasets.selectors import label_list_with_counts
 from datasets.services import (
     DuplicateImage,
+    IngestItem,
     image_delete,
+    image_fields,
     image_ingest,
+    image_ingest_many,
     image_mark_reviewed,
+    image_normalize,
     image_relabel,
     image_restore,
     label_get_or_create,
@@ -23,6 +27,16 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def label():
     return label_get_or_create(name="camera")
+
+
+def imaging_resized(data: bytes, size) -> bytes:
+    import io
+
+    from PIL import Image as PILImage
+
+    out = io.BytesIO()
+    PILImage.open(io.BytesIO(data)).resize(size).save(out, "JPEG", quality=80)
+    return out.getvalue()
 
 
 def ingest(data, label, **kw):
@@ -71,12 +85,81 @@ def test_it_rejects_bad_bytes_and_stores_nothing(label, settings, data):
     assert not [p for p in settings.MEDIA_ROOT.rglob("*") if p.is_file()]
 
 
+def _items(*payloads, label):
+    return [
+        IngestItem(
+            image_normalize(data), image_fields(label=label, source_kind="search")
+        )
+        for data in payloads
+    ]
+
+
+def test_a_batch_is_stored_in_a_few_queries_with_its_duplicates_sorted_out(
+    label, django_assert_max_num_queries
+):
+    stored = ingest(make_jpeg(30), label)
+    near_stored = make_jpeg(31, size=(640, 480))
+    original = ingest(near_stored, label)
+    fresh = [make_jpeg(40 + i) for i in range(20)]
+    batch = _items(
+        *fresh,
+        make_jpeg(30),  # already stored
+        fresh[3],  # the same content twice in one batch
+        imaging_resized(near_stored, (600, 450)),  # near a stored image
+        imaging_resized(fresh[5], (300, 225)),  # near an image of this batch
+        label=label,
+    )
+
+    with django_assert_max_num_queries(8):
+        outcomes = image_ingest_many(batch)
+
+    new = outcomes[:20]
+    assert all(isinstance(o, Image) and o.pk for o in new)
+    assert all(o.status == ImageStatus.ACTIVE for o in new)
+    assert isinstance(outcomes[20], DuplicateImage) and outcomes[20].existing == stored
+    assert isinstance(outcomes[21], DuplicateImage) and outcomes[21].existing == new[3]
+    assert outcomes[22].status == ImageStatus.REVIEW
+    assert outcomes[22].near_duplicate_of == original
+    assert outcomes[23].status == ImageStatus.REVIEW
+    assert outcomes[23].near_duplicate_of == new[5]
+    assert Image.objects.count() == 2 + 22
+    for image in outcomes[22:]:
+        image.refresh_from_db()
+    assert outcomes[23].near_duplicate_of_id == new[5].pk
+    assert all(default_storage.exists(o.file.name) for o in new)
+
+
+def test_a_batch_that_loses_a_race_is_stored_one_by_one(label, monkeypatch):
+    """A row with the same content committed meanwhile: the batch insert fails on
+    the unique sha256, and the rest of the batch is still stored."""
+    batch = _items(make_jpeg(50), make_jpeg(51), make_jpeg(52), label=label)
+    real = Image.objects.filter
+    raced = {"done": False}
+
+    def filter_then_race(*args, **kwargs):
+        # The duplicate lookup ran; now another process stores image 51.
+        result = real(*args, **kwargs)
+        if "sha256__in" in kwargs and not raced["done"]:
+            raced["done"] = True
+            list(result)
+            ingest(make_jpeg(51), label)
+        return result
+
+    monkeypatch.setattr(Image.objects, "filter", filter_then_race)
+
+    outcomes = image_ingest_many(batch)
+
+    assert isinstance(outcomes[0], Image) and isinstance(outcomes[2], Image)
+    assert isinstance(outcomes[1], DuplicateImage)
+    assert Image.objects.count() == 3
+
+
 def test_a_failing_row_insert_leaves_no_file(label, settings, monkeypatch):
     # Fault injection: the database refuses the row after the files were written.
     def boom(*args, **kwargs):
         raise RuntimeError("database went away")
 
-    monkeypatch.setattr(Image.objects, "create", boom)
+    monkeypatch.setattr(Image.objects, "bulk_create", boom)
 
     with pytest.raises(RuntimeError):
         ingest(make_jpeg(5), label)
