@@ -9,7 +9,6 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -25,7 +24,6 @@ from datasets.services import (
     DuplicateImage,
     IngestItem,
     image_fields,
-    image_files_save,
     image_ingest_many,
     image_normalize,
 )
@@ -269,8 +267,8 @@ def scrape_job_run(
 
     kind = SourceKind.URL if job.provider == "urls" else SourceKind.SEARCH
     # Decoding and re-encoding release the GIL: do it beside the downloads, in a
-    # small pool, and keep the database work in this thread, in batches: each
-    # batch costs a handful of queries however many images it holds.
+    # small pool, and keep the storage work in this thread, in batches: each batch
+    # costs a handful of queries however many images it holds.
     finished: queue.SimpleQueue[Future] = queue.SimpleQueue()
     ready: list[tuple[fetch.FetchResult, Any]] = []
     last_store = time.monotonic()
@@ -340,33 +338,32 @@ def _search(job: ScrapeJob) -> list[search.Candidate]:
 
 def _normalize(
     result: fetch.FetchResult,
-) -> tuple[fetch.FetchResult, IngestItem | imaging.ImageRejected | None]:
-    """In a pool thread: check and re-encode a download, then write its files, so
-    that the job's thread only does the database work."""
+) -> tuple[fetch.FetchResult, imaging.NormalizedImage | imaging.ImageRejected | None]:
     if not result.ok:
         return result, None
     try:
-        norm = image_normalize(result.data or b"")
+        return result, image_normalize(result.data or b"")
     except imaging.ImageRejected as exc:
         return result, exc
-    return result, IngestItem(norm, {}, files=image_files_save(norm))
 
 
 def _ingest_results(
     job: ScrapeJob,
-    results: list[tuple[fetch.FetchResult, IngestItem | imaging.ImageRejected | None]],
+    results: list[
+        tuple[fetch.FetchResult, imaging.NormalizedImage | imaging.ImageRejected | None]
+    ],
     by_url: dict[str, search.Candidate],
     kind: str,
     tally: _Tally,
 ) -> None:
     """Count the failures and store the good images of one batch together."""
     items = []
-    for result, done in results:
+    for result, norm in results:
         if not result.ok:
             field = "rejected" if result.code == "not_an_image" else "failed"
             tally.add(field, result.code or "error", result.url, result.message or "")
-        elif isinstance(done, imaging.ImageRejected):
-            tally.add("rejected", done.code, result.url, done.message)
+        elif isinstance(norm, imaging.ImageRejected):
+            tally.add("rejected", norm.code, result.url, norm.message)
         else:
             candidate = by_url[result.url]
             fields = image_fields(
@@ -379,6 +376,6 @@ def _ingest_results(
                 license=candidate.license or job.license,
                 extra={"scrape_job": job},
             )
-            items.append(replace(done, fields=fields))
+            items.append(IngestItem(norm, fields))
     for outcome in image_ingest_many(items):
         tally.add("duplicates" if isinstance(outcome, DuplicateImage) else "downloaded")

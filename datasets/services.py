@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -109,27 +109,6 @@ def image_fields(
 class IngestItem:
     normalized: imaging.NormalizedImage
     fields: dict[str, Any]  # from image_fields()
-    # The image and thumbnail already written by image_files_save (in a worker
-    # thread, say); image_ingest_many then owns them and removes them if unused.
-    files: tuple[str, str] | None = None
-
-
-def image_files_save(norm: imaging.NormalizedImage) -> tuple[str, str]:
-    """Write an image's file and thumbnail under names of its own (thread-safe:
-    an existing file is never overwritten); returns (file, thumbnail) names."""
-    sha = norm.sha256
-    written: list[str] = []
-    try:
-        for folder, content in (("images", norm.jpeg), ("thumbs", norm.thumbnail)):
-            written.append(
-                default_storage.save(
-                    f"{folder}/{sha[:2]}/{sha}.jpg", ContentFile(content)
-                )
-            )
-    except BaseException:
-        _delete_files(written)
-        raise
-    return written[0], written[1]
 
 
 def image_ingest(
@@ -216,14 +195,20 @@ def image_ingest_many(items: Sequence[IngestItem]) -> list[Image | DuplicateImag
             **fields,
         )
 
-    owned = [name for item in items if item.files for name in item.files]
+    written: list[str] = []
     try:
         for i, row in rows.items():
-            files = items[i].files
-            if files is None:
-                files = image_files_save(items[i].normalized)
-                owned.extend(files)
-            row.file, row.thumbnail = files
+            norm = items[i].normalized
+            for field, folder, content in (
+                ("file", "images", norm.jpeg),
+                ("thumbnail", "thumbs", norm.thumbnail),
+            ):
+                name = default_storage.save(
+                    f"{folder}/{norm.sha256[:2]}/{norm.sha256}.jpg",
+                    ContentFile(content),
+                )
+                written.append(name)
+                setattr(row, field, name)
         with transaction.atomic():
             for depth in sorted(set(level.values())):
                 wave = [i for i in rows if level[i] == depth]
@@ -233,23 +218,16 @@ def image_ingest_many(items: Sequence[IngestItem]) -> list[Image | DuplicateImag
                 Image.objects.bulk_create([rows[i] for i in wave])
     except IntegrityError:
         # Another process stored the same content meanwhile: sort it out one by one.
-        _delete_files(owned)
+        _delete_files(written)
         if len(items) > 1:
-            unwritten = [replace(item, files=None) for item in items]
-            return [image_ingest_many([item])[0] for item in unwritten]
+            return [image_ingest_many([item])[0] for item in items]
         existing = Image.objects.filter(sha256=items[0].normalized.sha256).first()
         if existing is None:
             raise
         return [DuplicateImage(existing)]
     except BaseException:
-        _delete_files(owned)
+        _delete_files(written)
         raise
-    _delete_files(  # the files written for duplicates
-        name
-        for i, item in enumerate(items)
-        if i not in rows
-        for name in item.files or ()
-    )
     for i, row in rows.items():
         outcomes[i] = row
     for i, j in same_as.items():

@@ -266,6 +266,7 @@ def test_relabel_changes_the_dataset_records_who_and_keeps_the_snapshot(
     # The dataset page shows it at once.
     summary = curator_client.get(reverse("datasets:summary")).content.decode()
     assert re.search(r"<td>blue</td><td>9</td>", summary)
+    assert f'href="{reverse("datasets:duplicates")}"' in summary
 
 
 def test_delete_soft_deletes_and_restore_brings_it_back(
