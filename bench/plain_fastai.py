@@ -1,12 +1,14 @@
-"""Baseline: the plain fastai fine-tune a practitioner would write.
+"""Baseline: the plain fastai notebook a practitioner would write.
 
-Same items, split, model and hyper-parameters as ``python -m training.ml train``,
-without Snapclass's callbacks, evaluation and export. Prints one JSON line
-{"seconds", "error_rate", ...}: seconds runs from the DataBlock to the end of
-fine_tune (the span train() reports as TrainResult.seconds, minus its extra
-work); error_rate is the final epoch's. Compare it with the last row of the
-run's epochs: train() keeps the best epoch by validation loss, which may be an
-earlier one.
+Same items, split, model and hyper-parameters as ``python -m training.ml train``:
+fine_tune, then what the notebook reads afterwards (the confusion matrix, and
+every image's loss for the top losses and the cleaner, as fastai's
+ImageClassifierCleaner computes them) and the weights saved. No callbacks, ONNX
+export or database. Prints one JSON line {"seconds", "error_rate", ...}: seconds
+runs from the DataBlock to the end of fine_tune (the span train() reports as
+TrainResult.seconds); error_rate is the final epoch's. Compare it with the last
+row of the run's epochs: train() keeps the best epoch by validation loss, which
+may be an earlier one.
 
     python bench/plain_fastai.py datasets/demo/images [--epochs 4 ...]
 """
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -27,6 +30,7 @@ import fastai.callback.schedule  # noqa: E402, F401
 import torch  # noqa: E402
 from fastai.data.block import CategoryBlock, DataBlock  # noqa: E402
 from fastai.data.transforms import FuncSplitter  # noqa: E402
+from fastai.interpret import ClassificationInterpretation  # noqa: E402
 from fastai.learner import Learner  # noqa: E402
 from fastai.metrics import accuracy, error_rate  # noqa: E402
 from fastai.torch_core import set_seed  # noqa: E402
@@ -99,6 +103,13 @@ def main() -> None:
     with learn.no_bar(), learn.no_logging():
         learn.fine_tune(config.epochs, freeze_epochs=config.freeze_epochs, **lr)
     seconds = time.perf_counter() - started
+    interp = ClassificationInterpretation.from_learner(learn)
+    interp.confusion_matrix()
+    with learn.no_bar():
+        for ds_idx in (0, 1):  # every image's loss, as the cleaner shows them
+            learn.get_preds(ds_idx=ds_idx, with_loss=True)
+    with tempfile.TemporaryDirectory() as out:
+        torch.save(learn.model.state_dict(), Path(out) / "weights.pth")
     # The Recorder holds the last fit only: the unfrozen epochs.
     unfrozen = [
         {"valid_loss": float(row[1]), "error_rate": float(row[2])}

@@ -11,11 +11,13 @@ import json
 import shutil
 import subprocess
 import sys
+import time
 
 from bench import Figure
 from bench.common import ROOT, child_env, run_child, scratch
 
-CONFIG = {"backbone": "efficientnet_lite0", "epochs": 2, "image_size": 160, "seed": 42}
+# The run `make run` users start first: the defaults (4 epochs at 224 px, one frozen).
+CONFIG = {"backbone": "efficientnet_lite0", "epochs": 4, "image_size": 224, "seed": 42}
 
 
 def child(items_path: str) -> dict:
@@ -26,9 +28,10 @@ def child(items_path: str) -> dict:
     from django.conf import settings
 
     from datasets.importing import import_images
-    from training.models import RunImage
+    from training.models import RunImage, TrainingRun
 
     import_images(settings.SNAPCLASS_DEMO_DIR)
+    started = time.perf_counter()
     out = subprocess.run(
         [
             sys.executable,
@@ -42,7 +45,11 @@ def child(items_path: str) -> dict:
         text=True,
         check=True,
     )
+    wall = time.perf_counter() - started
     result = json.loads(out.stdout.strip().splitlines()[-1])
+    run = TrainingRun.objects.get(pk=result["run"])
+    last = run.epochs.order_by("epoch").last()
+    result.update(wall=wall, last_error_rate=last.error_rate)
     rows = RunImage.objects.filter(run_id=result["run"]).order_by("pk")
     items = [[str(settings.MEDIA_ROOT / r.file), r.label_name, r.split] for r in rows]
     with open(items_path, "w") as fh:
@@ -58,6 +65,7 @@ def run() -> list[Figure]:
     env = child_env(work)
     ours = run_child("bench.training", "child", str(items), env=env)
     assert ours["status"] == "succeeded", ours
+    started = time.perf_counter()
     plain = subprocess.run(
         [
             sys.executable,
@@ -72,27 +80,37 @@ def run() -> list[Figure]:
         text=True,
         check=True,
     )
+    plain_wall = time.perf_counter() - started
     base = json.loads(plain.stdout.strip().splitlines()[-1])
     config = ", ".join(f"{k}={v}" for k, v in CONFIG.items())
+    n_valid = sum(split == "valid" for _, _, split in json.loads(items.read_text()))
     return [
         Figure(
             name="training time, Snapclass run vs plain fastai",
-            value=ours["seconds"],
-            baseline=base["seconds"],
+            value=ours["wall"],
+            baseline=plain_wall,
             unit="s",
             better="lower",
             target_ratio=1.15,
-            notes=f"demo dataset, {config}, {ours['device']}",
+            notes=(
+                f"demo dataset, {config}, {ours['device']}; each command from start "
+                "to exit: `manage.py train --wait` (snapshot, fine_tune, evaluation, "
+                "safetensors + ONNX export and check, registry, promotion gate) vs "
+                "the plain notebook (fine_tune, confusion matrix, every image's "
+                "loss, weights saved)"
+            ),
         ),
         Figure(
             name="final error rate, Snapclass run vs plain fastai",
-            value=ours["error_rate"],
+            value=ours["last_error_rate"],
             baseline=base["error_rate"],
             unit="error rate",
             better="lower",
             notes=(
-                "same seed and split; difference "
-                f"{ours['error_rate'] - base['error_rate']:+.3f} (target: within 0.03)"
+                "last epoch of each, same seed and split; difference "
+                f"{ours['last_error_rate'] - base['error_rate']:+.3f} (target: "
+                f"within 0.03, i.e. one of the {n_valid} validation images); the run "
+                f"keeps its best epoch: {ours['error_rate']:.3f}"
             ),
         ),
     ]
