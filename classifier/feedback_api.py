@@ -12,6 +12,8 @@ from classifier.api import ERRORS, BoundedMultiPartParser, _first_error, _read
 from classifier.auth import APIKeyAuthentication, CanPredict
 from classifier.throttling import PredictRateThrottle
 
+MAX_ID = 2**31 - 1  # larger ids cannot exist; the database would refuse the query
+
 
 class FeedbackInputSerializer(serializers.Serializer):
     image = serializers.FileField(help_text="the image that was classified")
@@ -21,12 +23,15 @@ class FeedbackInputSerializer(serializers.Serializer):
     prediction = serializers.IntegerField(
         required=False,
         min_value=1,
+        max_value=MAX_ID,
         help_text="the prediction_id a logged prediction returned",
     )
     predicted_label = serializers.CharField(
         required=False, max_length=64, allow_blank=True
     )
-    model_version = serializers.IntegerField(required=False, min_value=1)
+    model_version = serializers.IntegerField(
+        required=False, min_value=1, max_value=MAX_ID
+    )
 
 
 class FeedbackOutputSerializer(serializers.Serializer):

@@ -245,7 +245,11 @@ def feedback_page(request: HttpRequest) -> HttpResponse:
 
 
 def _positive_int(value: str | None) -> int | None:
-    return int(value) if value and value.isdigit() and int(value) > 0 else None
+    """A database id from a form field, or None for anything else."""
+    if not value or not value.isascii() or not value.isdigit():
+        return None
+    number = int(value[:12])
+    return number if 0 < number < 2**31 else None
 
 
 def _page_error(request: HttpRequest, code: str, detail: str = "", *, status: int):

@@ -220,3 +220,26 @@ def test_a_signed_image_cannot_be_swapped_for_another(client, install_model):
 
     assert response.status_code == 400
     assert Feedback.objects.count() == 0
+
+
+@pytest.mark.parametrize("field", ["prediction", "model_version"])
+def test_an_id_too_large_for_the_database_is_a_400(client, labels, field):
+    response = post_feedback(client, make_jpeg(60), label="tv", **{field: "9" * 30})
+
+    assert response.status_code == 400
+    assert response.json()["code"]
+
+
+def test_page_feedback_ignores_ids_that_cannot_exist(client, install_model):
+    install_model("two", promote=True)
+    label_get_or_create(name="red")
+    page = client.post(
+        "/", {"image": SimpleUploadedFile("p.jpg", make_jpeg(61), "image/jpeg")}
+    )
+    fields = _page_feedback_form(page.content.decode())
+    fields.update(label="red", model_version="9" * 30, prediction="٣")
+
+    response = client.post(reverse("classifier:feedback"), fields)
+
+    assert response.status_code == 302
+    assert Feedback.objects.get().model_version is None
