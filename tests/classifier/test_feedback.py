@@ -136,6 +136,15 @@ def _page_feedback_form(html: str) -> dict[str, str]:
     return dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', form))
 
 
+def _predicted_on_the_page(client, pattern: int) -> dict[str, str]:
+    """Predict a picture with the page's plain form; its feedback form's fields."""
+    page = client.post(
+        "/", {"image": SimpleUploadedFile("p.jpg", make_jpeg(pattern), "image/jpeg")}
+    )
+    assert page.status_code == 200
+    return _page_feedback_form(page.content.decode())
+
+
 def test_the_result_page_offers_every_label_and_sends_the_correction(
     client, install_model, settings
 ):
@@ -187,10 +196,7 @@ def test_bad_page_feedback_is_a_400_in_words_and_stores_nothing(
 ):
     install_model("two", promote=True)
     label_get_or_create(name="red")
-    page = client.post(
-        "/", {"image": SimpleUploadedFile("p.jpg", make_jpeg(22), "image/jpeg")}
-    )
-    fields = {**_page_feedback_form(page.content.decode()), "label": "red", **change}
+    fields = {**_predicted_on_the_page(client, 22), "label": "red", **change}
 
     response = client.post(reverse("classifier:feedback"), fields)
 
@@ -207,10 +213,7 @@ def test_a_signed_image_cannot_be_swapped_for_another(client, install_model):
 
     install_model("two", promote=True)
     label_get_or_create(name="red")
-    page = client.post(
-        "/", {"image": SimpleUploadedFile("p.jpg", make_jpeg(23), "image/jpeg")}
-    )
-    fields = _page_feedback_form(page.content.decode())
+    fields = _predicted_on_the_page(client, 23)
     other = base64.b64encode(make_jpeg(24)).decode()
     payload = signing.dumps(other, salt="another-purpose")
 
@@ -233,10 +236,7 @@ def test_an_id_too_large_for_the_database_is_a_400(client, labels, field):
 def test_page_feedback_ignores_ids_that_cannot_exist(client, install_model):
     install_model("two", promote=True)
     label_get_or_create(name="red")
-    page = client.post(
-        "/", {"image": SimpleUploadedFile("p.jpg", make_jpeg(61), "image/jpeg")}
-    )
-    fields = _page_feedback_form(page.content.decode())
+    fields = _predicted_on_the_page(client, 61)
     fields.update(label="red", model_version="9" * 30, prediction="٣")
 
     response = client.post(reverse("classifier:feedback"), fields)

@@ -132,6 +132,26 @@
     return input ? input.value : "";
   }
 
+  // POST a form to the API; its JSON answer, or a PredictError with its code.
+  async function postForm(url, body) {
+    let response;
+    try {
+      response = await fetch(url, {
+        method: "POST",
+        body,
+        headers: { Accept: "application/json", "X-CSRFToken": csrfToken() },
+        credentials: "same-origin",
+      });
+    } catch (e) {
+      throw new PredictError("network", String(e));
+    }
+    const data = await response.json().catch(() => null);
+    if (!response.ok) {
+      throw new PredictError((data && data.code) || `http_${response.status}`, data && data.detail);
+    }
+    return data;
+  }
+
   async function predictServer(file) {
     const started = performance.now();
     let upload = file;
@@ -148,26 +168,7 @@
     }
     const body = new FormData();
     body.append("image", upload, name);
-    let response;
-    try {
-      response = await fetch(config.predict_url, {
-        method: "POST",
-        body,
-        headers: { Accept: "application/json", "X-CSRFToken": csrfToken() },
-        credentials: "same-origin",
-      });
-    } catch (e) {
-      throw new PredictError("network", String(e));
-    }
-    let data = null;
-    try {
-      data = await response.json();
-    } catch (e) {
-      data = null;
-    }
-    if (!response.ok) {
-      throw new PredictError((data && data.code) || `http_${response.status}`, data && data.detail);
-    }
+    const data = await postForm(config.predict_url, body);
     return {
       ...data,
       backend: "server",
@@ -331,21 +332,7 @@
     body.append("predicted_label", result.label);
     body.append("model_version", String(result.model_version));
     if (result.prediction_id) body.append("prediction", String(result.prediction_id));
-    let response;
-    try {
-      response = await fetch(config.feedback_url, {
-        method: "POST",
-        body,
-        headers: { Accept: "application/json", "X-CSRFToken": csrfToken() },
-        credentials: "same-origin",
-      });
-    } catch (e) {
-      throw new PredictError("network", String(e));
-    }
-    const data = await response.json().catch(() => null);
-    if (!response.ok) {
-      throw new PredictError((data && data.code) || `http_${response.status}`, data && data.detail);
-    }
+    await postForm(config.feedback_url, body);
     return `Thank you: the image was sent for review as \u201c${labelName}\u201d.`;
   }
 
