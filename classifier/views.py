@@ -16,6 +16,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.templatetags.static import static
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
+from PIL import Image as PILImage
 
 from classifier import feedback, predictor, services
 from classifier.errors import ArtifactMismatch
@@ -176,9 +177,11 @@ def _predict_posted(request: HttpRequest, context: dict[str, Any]) -> int:
         context["error"] = error_text(body["code"], body["detail"])
         return status
     context["result"] = feedback.prediction_answers([prediction], source="page")[0]
-    context["preview"] = _preview(data)
-    image_size = context["version"].preprocessing.get("image_size", PREVIEW_SIDE)
-    context["feedback_image"] = _feedback_token(data, image_size)
+    image = predictor.image_decode(data)  # it was just predicted: it decodes
+    context["preview"] = _preview(image)
+    version = context["version"]
+    image_size = version.preprocessing.get("image_size") if version else None
+    context["feedback_image"] = _feedback_token(image, image_size or PREVIEW_SIDE)
     return 200
 
 
@@ -188,26 +191,22 @@ def _jpeg(image: Any, quality: int) -> bytes:
     return buffer.getvalue()
 
 
-def _preview(data: bytes) -> str | None:
+def _preview(image: PILImage.Image) -> str:
     """A small JPEG data URL of the upload: the page shows it, nothing is stored."""
-    try:
-        image = fit_long_side(predictor.image_decode(data), PREVIEW_SIDE)
-    except ImageRejected:
-        return None
-    return "data:image/jpeg;base64," + base64.b64encode(_jpeg(image, 85)).decode()
+    small = fit_long_side(image, PREVIEW_SIDE)
+    return "data:image/jpeg;base64," + base64.b64encode(_jpeg(small, 85)).decode()
 
 
-def _feedback_token(data: bytes, image_size: int) -> str:
+def _feedback_token(image: PILImage.Image, image_size: int) -> str:
     """The predicted image, shrunk like the page's script does, signed for the form.
 
     Nothing is stored until the user says the answer was wrong.
     """
-    image = predictor.image_decode(data)
     target = max(image_size, settings.SNAPCLASS_MIN_IMAGE_SIDE)
     k = target / min(image.size)
     if k < 1:
         size = (max(1, round(image.width * k)), max(1, round(image.height * k)))
-        image = image.resize(size, resample=3)  # bicubic, like the canvas
+        image = image.resize(size, PILImage.Resampling.BICUBIC)  # like the canvas
     encoded = base64.b64encode(_jpeg(image, 92)).decode()
     return signing.dumps(encoded, salt=FEEDBACK_SALT, compress=False)
 
