@@ -40,7 +40,7 @@ from fastai.vision.data import ImageBlock, Normalize  # noqa: E402
 from training.ml import Item  # noqa: E402
 from training.ml.backbones import get_backbone  # noqa: E402
 from training.ml.cli import add_config_arguments, config_from_args  # noqa: E402
-from training.ml.fit import resolve_device  # noqa: E402
+from training.ml.fit import BodyBatchNormStats, resolve_device  # noqa: E402
 from training.ml.folders import folder_items  # noqa: E402
 from training.ml.nets import create_model  # noqa: E402
 
@@ -96,6 +96,8 @@ def main() -> None:
     learn = Learner(
         dls, model, splitter=backbone.splitter, metrics=[error_rate, accuracy]
     )
+    if backbone.frozen_bn_stats:  # the same recipe: see training/ml/backbones.py
+        learn.add_cb(BodyBatchNormStats())
     learn.freeze()
     if dls.device.type == "cuda":
         learn.to_bf16() if torch.cuda.is_bf16_supported() else learn.to_fp16()
@@ -103,18 +105,19 @@ def main() -> None:
     with learn.no_bar(), learn.no_logging():
         learn.fine_tune(config.epochs, freeze_epochs=config.freeze_epochs, **lr)
     seconds = time.perf_counter() - started
-    interp = ClassificationInterpretation.from_learner(learn)
-    interp.confusion_matrix()
-    with learn.no_bar():
-        for ds_idx in (0, 1):  # every image's loss, as the cleaner shows them
-            learn.get_preds(ds_idx=ds_idx, with_loss=True)
-    with tempfile.TemporaryDirectory() as out:
-        torch.save(learn.model.state_dict(), Path(out) / "weights.pth")
     # The Recorder holds the last fit only: the unfrozen epochs.
     unfrozen = [
         {"valid_loss": float(row[1]), "error_rate": float(row[2])}
         for row in learn.recorder.values
     ]
+    # What the notebook reads next (get_preds resets the Recorder: after it).
+    with learn.no_bar():
+        interp = ClassificationInterpretation.from_learner(learn)
+        interp.confusion_matrix()
+        for ds_idx in (0, 1):  # every image's loss, as the cleaner shows them
+            learn.get_preds(ds_idx=ds_idx, with_loss=True)
+    with tempfile.TemporaryDirectory() as out:
+        torch.save(learn.model.state_dict(), Path(out) / "weights.pth")
     print(
         json.dumps(
             {

@@ -12,7 +12,9 @@ import torch
 from PIL import Image
 
 from training.ml import load_model
+from training.ml.backbones import BACKBONES
 from training.ml.folders import folder_items
+from training.ml.nets import create_model
 from training.ml.pipeline import run_training
 from training.ml.preprocess import preprocess
 
@@ -76,3 +78,13 @@ def test_efficientnet_lite0_fine_tunes_and_exports_an_agreeing_onnx(
     assert meta["onnx_exporter"] == "dynamo"
     np.testing.assert_allclose(reloaded, expected.numpy(), atol=1e-5)
     np.testing.assert_allclose(onnx_probs, expected.numpy(), atol=1e-4)
+
+    # The body's BatchNorm kept its ImageNet statistics; the head's learned its own.
+    fresh = create_model(BACKBONES["efficientnet_lite0"], 4, pretrained=True)
+    trained = outcome.learner.model
+    body = [(k, v) for k, v in trained[0].state_dict().items() if "running_" in k]
+    assert body and all(torch.equal(v.cpu(), fresh[0].state_dict()[k]) for k, v in body)
+    head = [(k, v) for k, v in trained[1].state_dict().items() if "running_" in k]
+    assert head and not all(
+        torch.equal(v.cpu(), fresh[1].state_dict()[k]) for k, v in head
+    )

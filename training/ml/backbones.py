@@ -41,6 +41,9 @@ class Backbone:
     splitter: Callable[[nn.Module], Any]
     weights_file: str | None = None
     test_only: bool = False
+    # Keep the body's BatchNorm layers on their pretrained running statistics
+    # while fine-tuning (see fit.BodyBatchNormStats).
+    frozen_bn_stats: bool = False
 
     def arch(self, weights_dir: str | None = None) -> Callable[..., nn.Module]:
         """An ``arch(pretrained=...)`` callable for fastai's vision_learner."""
@@ -158,6 +161,11 @@ BACKBONES: dict[str, Backbone] = {
         build=_efficientnet_lite0,
         cut=_whole,
         splitter=_three_groups,
+        # The port's BatchNorm momentum is 0.01: over the few dozen steps of a
+        # small run the running statistics stay ~80% ImageNet's, so a network
+        # trained on batch statistics was validated on others. Measured on the
+        # demo set over 3 seeds: validation loss 1.11 -> 0.74, error 0.42 -> 0.29.
+        frozen_bn_stats=True,
     ),
     **{name: _resnet_backbone(name) for name in _RESNET_FILES},
     "tiny_cnn": Backbone(

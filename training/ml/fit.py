@@ -9,11 +9,12 @@ from typing import Any
 import fastai.callback.progress  # noqa: F401  (Learner.no_bar)
 import fastai.callback.schedule  # noqa: F401  (Learner.fine_tune)
 import torch
-from fastai.callback.core import Callback, CancelFitException
+from fastai.callback.core import Callback, CancelFitException, TrainEvalCallback
 from fastai.callback.fp16 import AMPMode, MixedPrecision
 from fastai.data.core import DataLoaders
 from fastai.learner import Learner
 from fastai.metrics import accuracy, error_rate
+from torch import nn
 
 from training.ml.backbones import Backbone
 from training.ml.config import TrainCallbacks, TrainCancelled, TrainConfig
@@ -123,6 +124,21 @@ class RunTracker(Callback):
         self._call("on_epoch_end", dict(row))
 
 
+class BodyBatchNormStats(Callback):
+    """The pretrained body's BatchNorm layers normalise with their running
+    statistics in training too (and stop updating them); the head's still train.
+
+    Their scale and shift stay trainable, as fastai's train_bn wants.
+    """
+
+    order = TrainEvalCallback.order + 1  # after it puts the model in train mode
+
+    def before_train(self) -> None:
+        for module in self.learn.model[0].modules():
+            if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                module.eval()
+
+
 def make_learner(
     config: TrainConfig,
     backbone: Backbone,
@@ -140,6 +156,8 @@ def make_learner(
         metrics=[error_rate, accuracy],
         cbs=[tracker] if tracker is not None else None,
     )
+    if backbone.frozen_bn_stats:
+        learn.add_cb(BodyBatchNormStats())
     learn.freeze()
     if dls.device is not None and torch.device(dls.device).type == "cuda":
         bf16 = torch.cuda.is_bf16_supported()
