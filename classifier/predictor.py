@@ -23,7 +23,6 @@ from django.conf import settings
 from classifier import artifacts
 from classifier.errors import ArtifactMismatch, ModelUnavailable, NoCurrentModel
 from classifier.models import ModelVersion
-from datasets import imaging
 from training.ml.preprocess import preprocess
 
 if TYPE_CHECKING:
@@ -51,23 +50,6 @@ class Prediction:
             ],
             "model_version": self.model_version,
         }
-
-
-def image_decode(data: bytes) -> Image.Image:
-    """Untrusted bytes -> upright RGB image capped like ingest, or ImageRejected."""
-    if len(data) > settings.SNAPCLASS_MAX_FILE_BYTES:
-        raise imaging.ImageRejected(
-            "too_large",
-            f"The file is larger than {settings.SNAPCLASS_MAX_FILE_BYTES} bytes.",
-        )
-    # max_side applies fit_long_side (and JPEG draft decoding) exactly as ingest's
-    # normalize_image does, so the model sees what it was trained on.
-    return imaging.decode_image(
-        data,
-        min_side=settings.SNAPCLASS_MIN_IMAGE_SIDE,
-        max_pixels=settings.SNAPCLASS_MAX_IMAGE_PIXELS,
-        max_side=settings.SNAPCLASS_MAX_IMAGE_SIDE,
-    )
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

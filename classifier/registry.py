@@ -21,9 +21,10 @@ from django.utils import timezone
 from classifier import artifacts
 from classifier.errors import ArtifactMismatch
 from classifier.models import ModelVersion
-from classifier.predictor import OnnxModel, image_decode
+from classifier.predictor import OnnxModel
 from classifier.selectors import model_version_current
 from datasets.imaging import ImageRejected
+from datasets.services import image_decode
 from training.models import RunImage
 
 log = logging.getLogger(__name__)

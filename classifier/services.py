@@ -7,7 +7,7 @@ import hmac
 import secrets
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db.models import Q
@@ -20,6 +20,10 @@ from classifier.predictor import Prediction
 from classifier.selectors import api_key_find
 from datasets import fetch, scraping
 from datasets.imaging import ImageRejected
+from datasets.services import image_decode
+
+if TYPE_CHECKING:
+    from PIL import Image as PILImage
 
 # last_used_at is written at most this often per key, not on every request.
 API_KEY_TOUCH_INTERVAL = timedelta(minutes=1)
@@ -28,6 +32,11 @@ API_KEY_TOUCH_INTERVAL = timedelta(minutes=1)
 def image_predict(*, data: bytes) -> Prediction:
     """Classify one image with the current model."""
     return images_predict(images=[("image", data)])[0]
+
+
+def decoded_predict(*, image: PILImage.Image) -> Prediction:
+    """Classify an image image_decode already checked (the upload page shows it too)."""
+    return predictor.current_model().predict([image])[0]
 
 
 def images_predict(*, images: Sequence[tuple[str, bytes]]) -> list[Prediction]:
@@ -48,7 +57,7 @@ def images_predict(*, images: Sequence[tuple[str, bytes]]) -> list[Prediction]:
     decoded = []
     for position, (name, data) in enumerate(images, start=1):
         try:
-            decoded.append(predictor.image_decode(data))
+            decoded.append(image_decode(data))
         except ImageRejected as exc:
             if len(images) == 1:
                 raise

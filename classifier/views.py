@@ -18,7 +18,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 from PIL import Image as PILImage
 
-from classifier import feedback, predictor, services
+from classifier import feedback, services
 from classifier.errors import ArtifactMismatch
 from classifier.forms import PredictForm
 from classifier.models import ModelVersion
@@ -29,6 +29,7 @@ from config.api import error_response_data
 from config.errors import DomainError
 from datasets.imaging import ImageRejected, fit_long_side
 from datasets.models import Label
+from datasets.services import image_decode
 
 log = logging.getLogger(__name__)
 
@@ -169,15 +170,14 @@ def _predict_posted(request: HttpRequest, context: dict[str, Any]) -> int:
             f"; retry in {int(wait) + 1} s" if wait else ""
         )
         return 429
-    data = files[0].read()
     try:
-        prediction = services.image_predict(data=data)
+        image = image_decode(files[0].read())
+        prediction = services.decoded_predict(image=image)
     except (DomainError, ImageRejected) as exc:
         status, body = error_response_data(exc)
         context["error"] = error_text(body["code"], body["detail"])
         return status
     context["result"] = feedback.prediction_answers([prediction], source="page")[0]
-    image = predictor.image_decode(data)  # it was just predicted: it decodes
     context["preview"] = _preview(image)
     version = context["version"]
     image_size = version.preprocessing.get("image_size") if version else None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.files.base import ContentFile
@@ -18,6 +18,9 @@ from config.errors import Conflict, DomainError
 from datasets import imaging
 from datasets.models import Image, ImageChange, ImageStatus, Label, SourceKind
 from datasets.selectors import images_find_near_duplicates
+
+if TYPE_CHECKING:
+    from PIL import Image as PILImage
 
 logger = logging.getLogger(__name__)
 
@@ -54,13 +57,32 @@ def label_get_or_create(*, name: str, queries: list[str] | None = None) -> Label
     return label
 
 
-def image_normalize(data: bytes) -> imaging.NormalizedImage:
-    """Check and normalise untrusted bytes with the configured limits (thread-safe)."""
+def _check_file_size(data: bytes) -> None:
     if len(data) > settings.SNAPCLASS_MAX_FILE_BYTES:
         raise imaging.ImageRejected(
             "too_large",
             f"The file is larger than {settings.SNAPCLASS_MAX_FILE_BYTES} bytes.",
         )
+
+
+def image_decode(data: bytes) -> PILImage.Image:
+    """Untrusted bytes -> upright RGB image capped like ingest, or ImageRejected.
+
+    max_side applies fit_long_side (and JPEG draft decoding) exactly as
+    image_normalize does, so a model sees what it was trained on.
+    """
+    _check_file_size(data)
+    return imaging.decode_image(
+        data,
+        min_side=settings.SNAPCLASS_MIN_IMAGE_SIDE,
+        max_pixels=settings.SNAPCLASS_MAX_IMAGE_PIXELS,
+        max_side=settings.SNAPCLASS_MAX_IMAGE_SIDE,
+    )
+
+
+def image_normalize(data: bytes) -> imaging.NormalizedImage:
+    """Check and normalise untrusted bytes with the configured limits (thread-safe)."""
+    _check_file_size(data)
     return imaging.normalize_image(
         data,
         max_side=settings.SNAPCLASS_MAX_IMAGE_SIDE,

@@ -17,15 +17,7 @@ class EpochMetricInline(admin.TabularInline):
     model = EpochMetric
     extra = 0
     can_delete = False
-    readonly_fields = [
-        "epoch",
-        "phase",
-        "train_loss",
-        "valid_loss",
-        "error_rate",
-        "accuracy",
-        "seconds",
-    ]
+    readonly_fields = ["epoch", *EpochMetric.RECORDED]
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False

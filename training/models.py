@@ -86,6 +86,16 @@ class EpochMetric(models.Model):
     accuracy = models.FloatField(null=True)
     seconds = models.FloatField(null=True)
 
+    # What one epoch records, as the ML core reports it (besides its number).
+    RECORDED = (
+        "phase",
+        "train_loss",
+        "valid_loss",
+        "error_rate",
+        "accuracy",
+        "seconds",
+    )
+
     class Meta:
         ordering = ["run", "epoch"]
         constraints = [

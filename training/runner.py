@@ -253,17 +253,7 @@ class RunCallbacks(ml.TrainCallbacks):
         EpochMetric.objects.update_or_create(
             run_id=self.run_id,
             epoch=metrics["epoch"],
-            defaults={
-                key: metrics.get(key)
-                for key in (
-                    "phase",
-                    "train_loss",
-                    "valid_loss",
-                    "error_rate",
-                    "accuracy",
-                    "seconds",
-                )
-            },
+            defaults={key: metrics.get(key) for key in EpochMetric.RECORDED},
         )
 
     def should_cancel(self) -> bool:

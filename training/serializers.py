@@ -8,15 +8,7 @@ from training.models import EpochMetric, RunImage, TrainingRun
 class EpochMetricSerializer(serializers.ModelSerializer):
     class Meta:
         model = EpochMetric
-        fields = [
-            "epoch",
-            "phase",
-            "train_loss",
-            "valid_loss",
-            "error_rate",
-            "accuracy",
-            "seconds",
-        ]
+        fields = ["epoch", *EpochMetric.RECORDED]
 
 
 class TrainingRunSerializer(serializers.ModelSerializer):

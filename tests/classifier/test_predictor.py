@@ -17,6 +17,7 @@ from django.conf import settings
 from classifier import predictor
 from classifier.registry import model_version_promote
 from datasets.imaging import decode_image
+from datasets.services import image_decode
 from tests.datasets.badfiles import good_files
 
 pytestmark = pytest.mark.django_db
@@ -131,12 +132,12 @@ def test_exif_orientation_is_applied_before_predicting(install_model):
 
     install_model("three", promote=True)
     model = predictor.current_model()
-    upright = model.predict([predictor.image_decode(jpeg(quadrants((96, 48))))])
+    upright = model.predict([image_decode(jpeg(quadrants((96, 48))))])
     rotated = exif_oriented_jpeg(6, (96, 48))  # stored sideways, tagged to rotate
 
-    sideways = model.predict([predictor.image_decode(rotated)])
+    sideways = model.predict([image_decode(rotated)])
 
-    assert predictor.image_decode(rotated).size == (48, 96)
+    assert image_decode(rotated).size == (48, 96)
     assert sideways[0].label in model.label_names
     assert upright[0].model_version == sideways[0].model_version
 

@@ -17,13 +17,12 @@ from typing import Any
 
 import numpy as np
 from django.conf import settings
-from PIL import Image, ImageDraw
+from PIL import Image
 
+from tests.shapes import COLOURS, draw_image
 from training.ml import Item, TrainConfig, TrainResult, split_items
 
 ROOT = Path(__file__).resolve().parents[2]
-COLOURS = {"red": (220, 40, 40), "green": (40, 190, 60), "blue": (40, 60, 220)}
-SHAPES = {"red": "ellipse", "green": "rectangle", "blue": "polygon"}
 DEMO = ROOT / "datasets" / "demo" / "images"
 # Bump when the generated images change (the cache key covers the rest).
 DATA_VERSION = 1
@@ -59,20 +58,6 @@ class TrainedModel:
         return [item for item in self.items if item.split == "valid"]
 
 
-def draw_image(label: str, rnd: random.Random) -> Image.Image:
-    """A coloured shape on a light background, of a varying, non-square size."""
-    w, h = rnd.randint(48, 120), rnd.randint(40, 100)
-    img = Image.new("RGB", (w, h), tuple(rnd.randint(200, 255) for _ in range(3)))
-    draw = ImageDraw.Draw(img)
-    x0, y0 = rnd.randint(0, w // 3), rnd.randint(0, h // 3)
-    x1, y1 = x0 + rnd.randint(w // 3, w // 2), y0 + rnd.randint(h // 3, h // 2)
-    if SHAPES[label] == "polygon":
-        draw.polygon([(x0, y1), ((x0 + x1) // 2, y0), (x1, y1)], fill=COLOURS[label])
-    else:
-        getattr(draw, SHAPES[label])((x0, y0, x1, y1), fill=COLOURS[label])
-    return img
-
-
 def draw_blocks(label: str, seed: int, rnd: random.Random) -> Image.Image:
     """Noisy blocks dominated by one colour: easy to learn."""
     rng = np.random.default_rng(seed)
@@ -92,7 +77,7 @@ def _generated_items(folder: Path, kind: str, labels: tuple[str, ...]) -> list[I
             suffix = ".png" if i % 2 else ".jpg"
             path = folder / label / f"{label}-{i}{suffix}"
             if kind == "shapes":
-                img = draw_image(label, rnd)
+                img = draw_image(label, rnd, max_size=(120, 100))
             else:
                 img = draw_blocks(label, n * 1000 + i, rnd)
             img.save(path, quality=92)
