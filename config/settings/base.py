@@ -264,6 +264,10 @@ SNAPCLASS_TRAIN_DEFAULTS = {
     "epochs": env.int("SNAPCLASS_TRAIN_EPOCHS", default=4),
     "image_size": env.int("SNAPCLASS_TRAIN_IMAGE_SIZE", default=224),
     "batch_size": env.int("SNAPCLASS_TRAIN_BATCH_SIZE", default=32),
+    # Loader processes that decode and resize images beside the GPU. A prefork
+    # worker child cannot start them (it decodes in-process instead): set this
+    # on a worker run with --pool=solo, like the compose file's gpu-worker.
+    "num_workers": env.int("SNAPCLASS_TRAIN_NUM_WORKERS", default=0),
 }
 
 # --- Beat: the one schedule (django-celery-beat copies it into the database, where the

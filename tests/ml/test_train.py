@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import math
+import multiprocessing
 from pathlib import Path
 
 import numpy as np
@@ -293,3 +294,33 @@ def test_the_torchscript_exporter_takes_over_when_dynamo_fails(
     assert how == {"onnx_exporter": "torchscript", "onnx_opset": 17}
     x = torch.randn(3, 3, 32, 32)
     assert export.onnx_max_abs_diff(model, export.onnx_logits(path), x) < 1e-4
+
+
+def test_loader_processes_give_the_same_run(trained, items, tmp_path, tiny_config):
+    again = train(tiny_config(num_workers=2), items, tmp_path)
+
+    assert again.per_image == trained.result.per_image
+    assert [row["valid_loss"] for row in again.epochs] == [
+        row["valid_loss"] for row in trained.result.epochs
+    ]
+
+
+def _loader_workers_in_child(requested: int, answers) -> None:
+    from training.ml.data import loader_workers
+
+    answers.put(loader_workers(requested))
+
+
+@pytest.mark.parametrize(("daemon", "expected"), [(True, 0), (False, 3)])
+def test_a_daemonic_process_loads_in_process(daemon, expected):
+    """A Celery prefork child is daemonic: loader processes would fail to start."""
+    context = multiprocessing.get_context("fork")
+    answers = context.SimpleQueue()
+    child = context.Process(
+        target=_loader_workers_in_child, args=(3, answers), daemon=daemon
+    )
+    child.start()
+    child.join(30)
+
+    assert child.exitcode == 0
+    assert answers.get() == expected

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import multiprocessing
 from collections.abc import Sequence
 
 import torch
@@ -13,6 +15,8 @@ from fastai.vision.data import ImageBlock, Normalize
 
 from training.ml.backbones import Backbone
 from training.ml.config import Item, TrainConfig
+
+logger = logging.getLogger(__name__)
 
 RESIZE_METHODS = {"squish": ResizeMethod.Squish, "crop": ResizeMethod.Crop}
 
@@ -43,6 +47,20 @@ def train_batch_size(config: TrainConfig, items: Sequence[Item]) -> int:
     """
     n_train = sum(item.split == "train" for item in items)
     return max(2, min(config.batch_size, n_train))
+
+
+def loader_workers(requested: int) -> int:
+    """How many loader processes this process may start: a daemonic process (a
+    Celery prefork child) may start none, so it decodes in the main process."""
+    if requested and multiprocessing.current_process().daemon:
+        logger.warning(
+            "num_workers=%d ignored: this process is daemonic (a prefork worker "
+            "child) and cannot start loader processes; run the training worker "
+            "with --pool=solo to use them",
+            requested,
+        )
+        return 0
+    return requested
 
 
 def _item_path(item: Item) -> str:
@@ -85,6 +103,6 @@ def make_dataloaders(
     return make_datablock(config, backbone, label_names).dataloaders(
         list(items),
         bs=train_batch_size(config, items),
-        num_workers=config.num_workers,
+        num_workers=loader_workers(config.num_workers),
         device=device,
     )

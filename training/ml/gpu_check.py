@@ -4,12 +4,14 @@ Prints the device name, training images per second and seconds per epoch, and
 exits non-zero if CUDA was not used. Generated images, so it needs no dataset.
 
     python -m training.ml.gpu_check [--images-per-label 96] [--epochs 2]
+                                    [--num-workers N]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import time
@@ -59,6 +61,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--image-size", type=int, default=224)
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument(
+        "--num-workers",
+        type=int,
+        default=min(8, os.cpu_count() or 1),
+        help="loader processes (default: min(8, CPUs))",
+    )
     args = parser.parse_args(argv)
 
     import torch
@@ -73,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
             epochs=args.epochs,
             image_size=args.image_size,
             batch_size=args.batch_size,
+            num_workers=args.num_workers,
         )
         timer = Timer()
         started = time.perf_counter()
@@ -85,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         "device_name": torch.cuda.get_device_name(0),
         "mixed_precision": "bf16" if torch.cuda.is_bf16_supported() else "fp16",
         "train_images": n_train,
+        "num_workers": args.num_workers,
         "epochs": len(result.epochs),
         "seconds_per_epoch": [round(s, 3) for s in epoch_seconds],
         "images_per_second": round(n_train / min(epoch_seconds), 1)
