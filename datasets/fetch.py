@@ -8,15 +8,17 @@ exactly the address it checked, so DNS rebinding cannot swap it in between.
 from __future__ import annotations
 
 import collections
+import functools
 import http.client
 import ipaddress
 import math
+import queue
 import socket
 import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -171,9 +173,12 @@ def fetch_many(
     """Download many images concurrently, yielding results as they complete.
 
     At most ``max_workers`` downloads run at once and at most ``per_host`` per
-    host (of the URL as given; hosts take turns). ``cancel`` is asked before each
-    download starts; once it says yes nothing new starts, the running downloads
-    are still yielded, and the URLs never started yield nothing.
+    host (of the URL as given; hosts take turns). A finished download starts the
+    next one itself, so downloading goes on while the caller is busy with what
+    it was given. ``cancel`` is asked (from any thread) before each download
+    starts; once it says yes nothing new starts, the running downloads are still
+    yielded, and the URLs never started yield nothing. Closing the iterator
+    early starts nothing more either.
     """
     if max_workers < 1 or per_host < 1:
         raise ValueError("max_workers and per_host must be >= 1")
@@ -182,36 +187,56 @@ def fetch_many(
         queued.setdefault(_host_key(url), collections.deque()).append(url)
     ready = collections.deque(queued)  # hosts with queued URLs and a free slot
     running: collections.Counter[str] = collections.Counter()
-    in_flight: dict[Future[FetchResult], str] = {}
-    cancelled = False
-
+    finished: queue.SimpleQueue[Future[FetchResult]] = queue.SimpleQueue()
+    # Re-entrant: a download that is already done runs its callback at once, in
+    # the thread that is launching it.
+    lock = threading.RLock()
+    stopped = False  # cancelled, or the caller closed the iterator
+    in_flight = 0
     executor = ThreadPoolExecutor(max_workers, thread_name_prefix="fetch")
-    try:
-        while True:
-            while ready and len(in_flight) < max_workers and not cancelled:
-                if cancel is not None and cancel():
-                    cancelled = True
-                    break
-                host = ready.popleft()
-                url = queued[host].popleft()
-                in_flight[executor.submit(fetch_one, url, limits)] = host
-                running[host] += 1
-                if not queued[host]:
-                    del queued[host]
-                elif running[host] < per_host:
-                    ready.append(host)
-            if not in_flight:
+
+    def launch() -> None:  # with the lock held
+        nonlocal stopped, in_flight
+        while ready and in_flight < max_workers and not stopped:
+            if cancel is not None and cancel():
+                stopped = True
                 return
-            done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
-            for future in done:
-                host = in_flight.pop(future)
-                running[host] -= 1
-                # The host left ``ready`` when it filled up; a freed slot brings
-                # it back (a host still in ``ready`` had spare slots anyway).
-                if host in queued and running[host] == per_host - 1:
-                    ready.append(host)
-                yield future.result()
+            host = ready.popleft()
+            url = queued[host].popleft()
+            running[host] += 1
+            in_flight += 1
+            if not queued[host]:
+                del queued[host]
+            elif running[host] < per_host:
+                ready.append(host)
+            future = executor.submit(fetch_one, url, limits)
+            future.add_done_callback(functools.partial(landed, host))
+
+    def landed(host: str, future: Future[FetchResult]) -> None:
+        nonlocal in_flight
+        with lock:
+            in_flight -= 1
+            running[host] -= 1
+            # The host left ``ready`` when it filled up; a freed slot brings it
+            # back (a host still in ``ready`` had spare slots anyway).
+            if host in queued and running[host] == per_host - 1:
+                ready.append(host)
+            launch()
+            finished.put(future)
+
+    pending = 0  # launched or finished, not yet yielded
+    try:
+        with lock:
+            launch()
+            pending = in_flight + finished.qsize()
+        while pending:
+            result = finished.get().result()
+            with lock:
+                pending = in_flight + finished.qsize()
+            yield result
     finally:
+        with lock:
+            stopped = True
         executor.shutdown(wait=False, cancel_futures=True)
 
 
@@ -390,8 +415,21 @@ def _ssl_context(ca_file: str | None) -> ssl.SSLContext:
     return context
 
 
+class _Response(http.client.HTTPResponse):
+    """Reads through a 64 KiB buffer instead of 8 KiB: the headers and a whole
+    small image usually arrive in one receive, and each receive is a system call
+    and a turn of the GIL."""
+
+    def __init__(self, sock: socket.socket, *args: Any, **kwargs: Any) -> None:
+        super().__init__(sock, *args, **kwargs)
+        default, self.fp = self.fp, sock.makefile("rb", _CHUNK)
+        default.close()  # else the socket counts it open and never closes
+
+
 class _PinnedConnection(http.client.HTTPConnection):
     """An HTTP(S) connection to one checked address; Host and SNI stay the URL's."""
+
+    response_class = _Response
 
     def __init__(
         self,

@@ -24,9 +24,11 @@ from datasets.services import (
     DuplicateImage,
     IngestItem,
     image_fields,
+    image_file_name,
     image_ingest_many,
     image_normalize,
 )
+from datasets.staging import StagedFile, Staging, staging_clear
 
 logger = logging.getLogger(__name__)
 
@@ -168,15 +170,25 @@ def scrape_job_claim(job_id: int) -> ScrapeJob | None:
 
 
 def scrape_jobs_reap_stale() -> int:
-    """Jobs left `running` by a worker that died are marked failed."""
+    """Jobs left `running` by a worker that died are marked failed, and the files
+    their worker had staged but not stored are removed."""
     stale = timezone.now() - timedelta(seconds=settings.SNAPCLASS_JOB_HEARTBEAT_TIMEOUT)
-    return ScrapeJob.objects.filter(
-        status=JobStatus.RUNNING, heartbeat_at__lt=stale
-    ).update(
+    dead = ScrapeJob.objects.filter(status=JobStatus.RUNNING, heartbeat_at__lt=stale)
+    ids = list(dead.values_list("pk", flat=True))
+    n = dead.filter(pk__in=ids).update(
         status=JobStatus.FAILED,
         finished_at=timezone.now(),
         message="The worker running this job stopped (no heartbeat); start it again.",
     )
+    for job_id in ScrapeJob.objects.filter(
+        pk__in=ids, status=JobStatus.FAILED
+    ).values_list("pk", flat=True):
+        staging_clear(_staging_key(job_id))
+    return n
+
+
+def _staging_key(job_id: int) -> str:
+    return f"scrape-{job_id}"
 
 
 def scrape_job_finish(job_id: int, *, status: str, message: str) -> None:
@@ -266,11 +278,12 @@ def scrape_job_run(
         return cancelled
 
     kind = SourceKind.URL if job.provider == "urls" else SourceKind.SEARCH
-    # Decoding and re-encoding release the GIL: do it beside the downloads, in a
-    # small pool, and keep the storage work in this thread, in batches: each batch
-    # costs a handful of queries however many images it holds.
+    # Decoding, re-encoding and writing the files to a staging folder happen beside
+    # the downloads, in a small pool; this thread stores them, in batches: each
+    # batch costs a handful of queries however many images it holds, and links
+    # (rather than writes) its files into place.
     finished: queue.SimpleQueue[Future] = queue.SimpleQueue()
-    ready: list[tuple[fetch.FetchResult, Any]] = []
+    ready: list[_Normalized] = []
     last_store = time.monotonic()
 
     def store(*, force: bool = False) -> None:
@@ -290,20 +303,29 @@ def scrape_job_run(
             if tally.flush(force=True):
                 cancelled = True
 
-    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="normalize") as pool:
-        for result in fetch.fetch_many(
-            list(by_url),
-            fetch_limits(),
-            max_workers=settings.SNAPCLASS_FETCH_CONCURRENCY,
-            per_host=settings.SNAPCLASS_FETCH_PER_HOST,
-            cancel=cancel,
-        ):
-            pool.submit(_normalize, result).add_done_callback(finished.put)
-            store()
-            if tally.flush():
-                cancelled = True
-    # The pool has finished every normalisation: store what is left.
-    store(force=True)
+    # What an earlier, killed attempt staged is of no use: start clean.
+    staging = Staging.open(_staging_key(job.pk))
+    if staging is not None:
+        staging.clear()
+    try:
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="normalize") as pool:
+            for result in fetch.fetch_many(
+                list(by_url),
+                fetch_limits(),
+                max_workers=settings.SNAPCLASS_FETCH_CONCURRENCY,
+                per_host=settings.SNAPCLASS_FETCH_PER_HOST,
+                cancel=cancel,
+            ):
+                future = pool.submit(_normalize, result, staging)
+                future.add_done_callback(finished.put)
+                store()
+                if tally.flush():
+                    cancelled = True
+        # The pool has finished every normalisation: store what is left.
+        store(force=True)
+    finally:
+        if staging is not None:
+            staging.clear()
 
     if cancelled or tally.flush(force=True):
         scrape_job_finish(job.pk, status=JobStatus.CANCELLED, message="Cancelled.")
@@ -336,29 +358,42 @@ def _search(job: ScrapeJob) -> list[search.Candidate]:
         raise TransientScrapeError(str(exc)) from exc
 
 
-def _normalize(
-    result: fetch.FetchResult,
-) -> tuple[fetch.FetchResult, imaging.NormalizedImage | imaging.ImageRejected | None]:
+_Normalized = tuple[
+    fetch.FetchResult,
+    imaging.NormalizedImage | imaging.ImageRejected | None,
+    tuple[StagedFile, StagedFile] | None,
+]
+
+
+def _normalize(result: fetch.FetchResult, staging: Staging | None) -> _Normalized:
     if not result.ok:
-        return result, None
+        return result, None, None
     try:
-        return result, image_normalize(result.data or b"")
+        norm = image_normalize(result.data or b"")
     except imaging.ImageRejected as exc:
-        return result, exc
+        return result, exc, None
+    if staging is None:
+        return result, norm, None
+    return (
+        result,
+        norm,
+        (
+            staging.write(norm.jpeg, image_file_name("file", norm.sha256)),
+            staging.write(norm.thumbnail, image_file_name("thumbnail", norm.sha256)),
+        ),
+    )
 
 
 def _ingest_results(
     job: ScrapeJob,
-    results: list[
-        tuple[fetch.FetchResult, imaging.NormalizedImage | imaging.ImageRejected | None]
-    ],
+    results: list[_Normalized],
     by_url: dict[str, search.Candidate],
     kind: str,
     tally: _Tally,
 ) -> None:
     """Count the failures and store the good images of one batch together."""
     items = []
-    for result, norm in results:
+    for result, norm, staged in results:
         if not result.ok:
             field = "rejected" if result.code == "not_an_image" else "failed"
             tally.add(field, result.code or "error", result.url, result.message or "")
@@ -376,6 +411,6 @@ def _ingest_results(
                 license=candidate.license or job.license,
                 extra={"scrape_job": job},
             )
-            items.append(IngestItem(norm, fields))
+            items.append(IngestItem(norm, fields, staged))
     for outcome in image_ingest_many(items):
         tally.add("duplicates" if isinstance(outcome, DuplicateImage) else "downloaded")

@@ -18,6 +18,7 @@ from config.errors import Conflict, DomainError
 from datasets import imaging
 from datasets.models import Image, ImageChange, ImageStatus, Label, SourceKind
 from datasets.selectors import images_find_near_duplicates
+from datasets.staging import StagedFile, staged_place
 
 if TYPE_CHECKING:
     from PIL import Image as PILImage
@@ -37,6 +38,10 @@ class DuplicateImage(Conflict):
 
 class InvalidLabel(DomainError):
     code = "invalid_label"
+
+
+# Enum .values builds a new list on every access; this is asked per image.
+_SOURCE_KINDS = frozenset(SourceKind.values)
 
 
 def label_get_or_create(*, name: str, queries: list[str] | None = None) -> Label:
@@ -110,7 +115,7 @@ def image_fields(
 
     `status` None means: `review` for a near duplicate, `active` otherwise.
     """
-    if source_kind not in SourceKind.values:
+    if source_kind not in _SOURCE_KINDS:
         raise ValueError(f"unknown source kind {source_kind!r}")
     return {
         "label": label,
@@ -131,6 +136,14 @@ def image_fields(
 class IngestItem:
     normalized: imaging.NormalizedImage
     fields: dict[str, Any]  # from image_fields()
+    # The image and its thumbnail already written to a staging folder, if they were.
+    staged: tuple[StagedFile, StagedFile] | None = None
+
+
+def image_file_name(field: str, sha256: str) -> str:
+    """Where an image's `file` or `thumbnail` is stored: sharded by its hash."""
+    folder = {"file": "images", "thumbnail": "thumbs"}[field]
+    return f"{folder}/{sha256[:2]}/{sha256}.jpg"
 
 
 def image_ingest(
@@ -221,14 +234,16 @@ def image_ingest_many(items: Sequence[IngestItem]) -> list[Image | DuplicateImag
     try:
         for i, row in rows.items():
             norm = items[i].normalized
-            for field, folder, content in (
-                ("file", "images", norm.jpeg),
-                ("thumbnail", "thumbs", norm.thumbnail),
+            staged = items[i].staged or (None, None)
+            for field, content, staged_file in (
+                ("file", norm.jpeg, staged[0]),
+                ("thumbnail", norm.thumbnail, staged[1]),
             ):
-                name = default_storage.save(
-                    f"{folder}/{norm.sha256[:2]}/{norm.sha256}.jpg",
-                    ContentFile(content),
-                )
+                name = image_file_name(field, norm.sha256)
+                if staged_file is not None:
+                    name = staged_place(staged_file, name)
+                else:
+                    name = default_storage.save(name, ContentFile(content))
                 written.append(name)
                 setattr(row, field, name)
         with transaction.atomic():

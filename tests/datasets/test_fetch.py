@@ -662,6 +662,28 @@ def test_fetch_many_respects_max_workers(local_server: LocalServer) -> None:
     assert local_server.max_concurrent_total == 2
 
 
+def test_fetch_many_goes_on_downloading_while_the_caller_is_busy(
+    local_server: LocalServer,
+) -> None:
+    for i in range(8):
+        local_server.add(f"/img{i}.jpg", body=jpeg(), delay=0.03)
+    urls = [local_server.url(f"/img{i}.jpg") for i in range(8)]
+
+    results = fetch_many(urls, LOCAL, max_workers=2, per_host=2)
+    first = next(results)
+    # The caller is busy with the first image; the pool is not left idle. Four
+    # rounds of two take 0.12 s: wait for them, with room for a slow machine.
+    deadline = time.monotonic() + 5
+    while sum(local_server.hits.values()) < 8 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    hits = sum(local_server.hits.values())
+    rest = list(results)
+
+    assert hits == 8
+    assert first.ok and len(rest) == 7 and all(r.ok for r in rest)
+    assert local_server.max_concurrent_total == 2
+
+
 def test_fetch_many_reports_each_failure_with_its_url(
     local_server: LocalServer,
 ) -> None:

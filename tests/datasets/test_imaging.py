@@ -20,6 +20,7 @@ from datasets.imaging import (
     REJECTION_CODES,
     ImageRejected,
     NormalizedImage,
+    _encode_jpeg,  # noqa: PLC2701  the bytes it gives
     decode_image,
     fit_long_side,
     normalize_image,
@@ -588,3 +589,13 @@ def test_the_module_imports_without_django_or_settings():
         cwd=Path(__file__).resolve().parents[2],
         env={"PATH": os.environ.get("PATH", "")},
     )
+
+
+def test_jpeg_encoding_gives_pillows_bytes_whichever_way_it_runs():
+    """Encoding goes through an in-memory file so that it runs without the GIL;
+    the bytes are what Pillow writes into a BytesIO."""
+    img = Image.radial_gradient("L").convert("RGB").resize((300, 200))
+    expected = io.BytesIO()
+    img.save(expected, "JPEG", quality=90)
+
+    assert _encode_jpeg(img, 90) == expected.getvalue()

@@ -3,6 +3,7 @@ from __future__ import annotations
 import io
 import json
 import time
+from pathlib import Path
 
 import pytest
 from django.core.management import call_command
@@ -10,6 +11,7 @@ from django.core.management import call_command
 from datasets import scraping
 from datasets.models import Image, ScrapeJob
 from datasets.services import label_get_or_create
+from datasets.staging import Staging
 from tests.datasets.scrape_site import build_site, serve_bing
 from tests.webserver import LocalServer
 
@@ -59,6 +61,35 @@ def test_a_job_downloads_counts_and_explains_against_a_noisy_site(site, label):
     assert image.source_kind == "search" and image.page_url.startswith(
         "http://127.0.0.1"
     )
+
+
+def test_a_job_stores_whole_files_and_leaves_nothing_staged(site, label, settings):
+    build_site(site, good=12, duplicates=2, broken=0, slow=0)
+
+    job = run_job(label=label, provider="bing", requested=14)
+
+    assert (job.downloaded, job.duplicates) == (12, 2)
+    media = Path(settings.MEDIA_ROOT)
+    images = Image.objects.filter(scrape_job=job)
+    stored = {i.file.name for i in images} | {i.thumbnail.name for i in images}
+    assert {str(p.relative_to(media)) for p in media.rglob("*.jpg")} == stored
+    assert all(i.file.read()[:2] == b"\xff\xd8" for i in images)
+    assert not (media / ".staging" / f"scrape-{job.pk}").exists()
+
+
+def test_a_job_stores_through_a_storage_that_cannot_stage(site, label, settings):
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {"BACKEND": "django.core.files.storage.InMemoryStorage"},
+    }
+    build_site(site, good=5, duplicates=0, broken=0, slow=0)
+
+    job = run_job(label=label, provider="bing", requested=5)
+
+    assert job.downloaded == 5
+    image = Image.objects.filter(scrape_job=job).first()
+    assert image.thumbnail.read()[:2] == b"\xff\xd8"
+    assert not Path(settings.MEDIA_ROOT).exists()
 
 
 def test_running_a_job_twice_adds_no_duplicates(site, label):
@@ -132,9 +163,14 @@ def test_a_stale_running_job_is_reaped(label, settings):
         heartbeat_at=job.created_at.replace(year=2000)
     )
 
+    # What its dead worker had staged but not stored.
+    staging = Staging.open(f"scrape-{job.pk}")
+    left = staging.write(b"half a job", "images/ab/abc.jpg").path
+
     assert scraping.scrape_jobs_reap_stale() == 1
     job.refresh_from_db()
     assert job.status == "failed" and "heartbeat" in job.message
+    assert not left.exists() and not staging.root.exists()
 
 
 def test_the_scrape_command_waits_and_prints_one_json_line(site, label, tmp_path):
