@@ -374,14 +374,15 @@ def _normalize(result: fetch.FetchResult, staging: Staging | None) -> _Normalize
         return result, exc, None
     if staging is None:
         return result, norm, None
-    return (
-        result,
-        norm,
-        (
+    try:
+        staged = (
             staging.write(norm.jpeg, image_file_name("file", norm.sha256)),
             staging.write(norm.thumbnail, image_file_name("thumbnail", norm.sha256)),
-        ),
-    )
+        )
+    except OSError as exc:  # the batch saves this one through the storage instead
+        logger.warning("could not stage %s: %s", result.url, exc)
+        return result, norm, None
+    return result, norm, staged
 
 
 def _ingest_results(

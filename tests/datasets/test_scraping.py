@@ -77,6 +77,21 @@ def test_a_job_stores_whole_files_and_leaves_nothing_staged(site, label, setting
     assert not (media / ".staging" / f"scrape-{job.pk}").exists()
 
 
+def test_a_job_whose_staging_folder_cannot_be_made_saves_directly(
+    site, label, settings
+):
+    media = Path(settings.MEDIA_ROOT)
+    media.mkdir(parents=True)
+    (media / ".staging").write_text("a file where the folder should be")
+    build_site(site, good=4, duplicates=0, broken=0, slow=0)
+
+    job = run_job(label=label, provider="bing", requested=4)
+
+    assert job.status == "succeeded" and job.downloaded == 4
+    for image in Image.objects.filter(scrape_job=job):
+        assert image.file.read()[:2] == image.thumbnail.read()[:2] == b"\xff\xd8"
+
+
 def test_a_job_stores_through_a_storage_that_cannot_stage(site, label, settings):
     settings.STORAGES = {
         **settings.STORAGES,
