@@ -415,21 +415,8 @@ def _ssl_context(ca_file: str | None) -> ssl.SSLContext:
     return context
 
 
-class _Response(http.client.HTTPResponse):
-    """Reads through a 64 KiB buffer instead of 8 KiB: the headers and a whole
-    small image usually arrive in one receive, and each receive is a system call
-    and a turn of the GIL."""
-
-    def __init__(self, sock: socket.socket, *args: Any, **kwargs: Any) -> None:
-        super().__init__(sock, *args, **kwargs)
-        default, self.fp = self.fp, sock.makefile("rb", _CHUNK)
-        default.close()  # else the socket counts it open and never closes
-
-
 class _PinnedConnection(http.client.HTTPConnection):
     """An HTTP(S) connection to one checked address; Host and SNI stay the URL's."""
-
-    response_class = _Response
 
     def __init__(
         self,

@@ -209,11 +209,11 @@ def image_ingest_many(items: Sequence[IngestItem]) -> list[Image | DuplicateImag
         fields = dict(item.fields)
         near = near_stored[i]
         if near is None and max_distance >= 0:
-            target = int(norm.phash, 16)
             close = [
-                ((target ^ int(rows[j].phash, 16)).bit_count(), j)
+                (distance, j)
                 for j in rows
-                if (target ^ int(rows[j].phash, 16)).bit_count() <= max_distance
+                if (distance := imaging.phash_distance(norm.phash, rows[j].phash))
+                <= max_distance
             ]
             if close:
                 near_new[i] = min(close)[1]
