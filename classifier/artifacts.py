@@ -7,19 +7,15 @@ caller loads, so a file swapped after the check is never used.
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
-from typing import Any
 
 from django.conf import settings
 
 from classifier.errors import ArtifactMismatch
 from classifier.models import ModelVersion
+from training.ml.artifact import FILES, ModelMeta
 
-WEIGHTS_FILE = "weights.safetensors"
-META_FILE = "meta.json"
-ONNX_FILE = "model.onnx"
-KINDS = ("weights", "meta", "onnx")
+KINDS = tuple(FILES)
 
 
 def media_path(relative: str) -> Path:
@@ -70,5 +66,5 @@ def artifacts_verify(version: ModelVersion) -> None:
         artifact_read(version, kind)
 
 
-def meta_read(version: ModelVersion) -> dict[str, Any]:
-    return json.loads(artifact_read(version, "meta"))
+def meta_read(version: ModelVersion) -> ModelMeta:
+    return ModelMeta.from_json(artifact_read(version, "meta"))

@@ -7,18 +7,20 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from classifier.models import Feedback, ModelVersion, PredictionLog
 from config.errors import DomainError
-from datasets.models import ImageStatus, Label, SourceKind
+from datasets.models import ImageStatus, Label, ReviewReason, SourceKind
 from datasets.services import (
     DuplicateImage,
+    InvalidLabel,
     image_delete,
     image_ingest,
     image_mark_reviewed,
     image_relabel,
+    label_get_or_create,
 )
 
 
@@ -27,7 +29,12 @@ class InvalidFeedback(DomainError):
 
 
 def prediction_log(
-    *, version_id: int | None, label: str, confidence: float, source: str = "api"
+    *,
+    version_id: int | None,
+    label: str,
+    confidence: float,
+    uncertain: bool = False,
+    source: str = "api",
 ) -> PredictionLog | None:
     """Record an answered prediction when the log is on; None when it is off."""
     if not settings.SNAPCLASS_PREDICTION_LOG:
@@ -36,6 +43,7 @@ def prediction_log(
         model_version_id=version_id,
         label=label[:64],
         confidence=confidence,
+        uncertain=uncertain,
         source=source,
     )
 
@@ -50,6 +58,23 @@ def label_lookup(value: Any) -> Label:
     if label is None:
         raise InvalidFeedback(f"There is no label {value!r}.", code="unknown_label")
     return label
+
+
+def feedback_label(*, label: Any = "", new_label: str = "") -> Label:
+    """The label a correction names: an existing label (slug, name or id), or
+    "another class" by name, created inactive so that nothing trains on it or
+    offers it until a curator activates it."""
+    if str(label or "").strip():
+        return label_lookup(label)
+    name = str(new_label or "").strip()
+    if not name:
+        raise InvalidFeedback(
+            "Choose the correct label, or name another class.", code="unknown_label"
+        )
+    try:
+        return label_get_or_create(name=name, is_active=False)
+    except InvalidLabel as exc:
+        raise InvalidFeedback(exc.message, code="invalid_label") from None
 
 
 @transaction.atomic
@@ -84,6 +109,7 @@ def feedback_submit(
             label=correct_label,
             source_kind=SourceKind.FEEDBACK,
             status=ImageStatus.REVIEW,
+            review_reason=ReviewReason.FEEDBACK,
             user=user,
         )
     except DuplicateImage as exc:  # already known: the feedback still counts
@@ -128,13 +154,24 @@ def feedback_reject(*, feedback: QuerySet[Feedback], user: Any = None) -> int:
 
 
 def review_queue(limit: int = 100) -> QuerySet[PredictionLog]:
-    """The least confident recent predictions: what the model does not know yet."""
+    """The least confident recent predictions, "not sure" ones first: what the
+    model does not know yet."""
     since = timezone.now() - timedelta(days=settings.SNAPCLASS_REVIEW_QUEUE_DAYS)
     return (
         PredictionLog.objects.filter(created_at__gte=since)
         .select_related("model_version")
-        .order_by("confidence", "-created_at")[:limit]
+        .order_by("-uncertain", "confidence", "-created_at")[:limit]
     )
+
+
+def feedback_queue_ordering() -> list[Any]:
+    """Pending feedback on answers the model was not sure of comes first, then
+    the least confident, then the newest."""
+    return [
+        F("prediction__uncertain").desc(nulls_last=True),
+        F("prediction__confidence").asc(nulls_last=True),
+        "-created_at",
+    ]
 
 
 def prediction_answers(predictions, *, source: str = "api") -> list[dict[str, Any]]:
@@ -146,6 +183,7 @@ def prediction_answers(predictions, *, source: str = "api") -> list[dict[str, An
             version_id=prediction.model_version,
             label=prediction.label,
             confidence=prediction.confidence,
+            uncertain=prediction.uncertain,
             source=source,
         )
         if logged is not None:

@@ -14,6 +14,7 @@ class FeedbackAdmin(admin.ModelAdmin):
         "id",
         "thumb",
         "predicted_label",
+        "model_confidence",
         "correct_label",
         "status",
         "model_version",
@@ -21,9 +22,25 @@ class FeedbackAdmin(admin.ModelAdmin):
         "created_at",
     ]
     list_filter = ["status", "correct_label"]
-    list_select_related = ["image", "correct_label", "model_version", "user"]
+    list_select_related = [
+        "image",
+        "correct_label",
+        "model_version",
+        "user",
+        "prediction",
+    ]
     readonly_fields = [f.name for f in Feedback._meta.fields]
     actions = ["accept", "reject"]
+
+    def get_ordering(self, request: HttpRequest) -> list:
+        return feedback.feedback_queue_ordering()
+
+    @admin.display(description="Model's confidence")
+    def model_confidence(self, obj: Feedback) -> str:
+        if obj.prediction is None:
+            return "—"
+        sure = "not sure" if obj.prediction.uncertain else "sure"
+        return f"{obj.prediction.confidence:.2f} ({sure})"
 
     @admin.display(description="Image")
     def thumb(self, obj: Feedback) -> str:
@@ -58,9 +75,16 @@ class FeedbackAdmin(admin.ModelAdmin):
 class PredictionLogAdmin(admin.ModelAdmin):
     """With SNAPCLASS_PREDICTION_LOG on: sort by confidence for uncertainty sampling."""
 
-    list_display = ["created_at", "label", "confidence", "model_version", "source"]
-    list_filter = ["label", "model_version", "source"]
-    ordering = ["confidence", "-created_at"]
+    list_display = [
+        "created_at",
+        "label",
+        "confidence",
+        "uncertain",
+        "model_version",
+        "source",
+    ]
+    list_filter = ["uncertain", "label", "model_version", "source"]
+    ordering = ["-uncertain", "confidence", "-created_at"]
     readonly_fields = [f.name for f in PredictionLog._meta.fields]
 
     def has_add_permission(self, request: HttpRequest) -> bool:

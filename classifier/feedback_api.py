@@ -18,7 +18,17 @@ MAX_ID = 2**31 - 1  # larger ids cannot exist; the database would refuse the que
 class FeedbackInputSerializer(serializers.Serializer):
     image = serializers.FileField(help_text="the image that was classified")
     label = serializers.CharField(
-        max_length=64, help_text="the correct label (slug or name)"
+        max_length=64,
+        required=False,
+        allow_blank=True,
+        help_text="the correct label (slug or name)",
+    )
+    new_label = serializers.CharField(
+        max_length=64,
+        required=False,
+        allow_blank=True,
+        help_text="instead of `label`: the name of a class the model does not know "
+        "(created inactive, for the curators)",
     )
     prediction = serializers.IntegerField(
         required=False,
@@ -64,7 +74,9 @@ class FeedbackView(APIView):
         v = serializer.validated_data
         item = feedback.feedback_submit(
             data=_read(v["image"]),
-            correct_label=feedback.label_lookup(v["label"]),
+            correct_label=feedback.feedback_label(
+                label=v.get("label", ""), new_label=v.get("new_label", "")
+            ),
             prediction_id=v.get("prediction"),
             predicted_label=v.get("predicted_label", ""),
             model_version_id=v.get("model_version"),

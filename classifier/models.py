@@ -21,6 +21,10 @@ class ModelVersion(models.Model):
     metrics = models.JSONField(default=dict, blank=True)
     error_rate = models.FloatField(null=True, blank=True)
     valid_loss = models.FloatField(null=True, blank=True)
+    # Calibration from meta.json: probabilities are softmax(logits / temperature);
+    # answers below uncertain_below are "not sure".
+    temperature = models.FloatField(default=1.0)
+    uncertain_below = models.FloatField(null=True, blank=True)
     weights_path = models.CharField(max_length=255)
     weights_sha256 = models.CharField(max_length=64)
     meta_path = models.CharField(max_length=255)
@@ -29,7 +33,7 @@ class ModelVersion(models.Model):
     onnx_sha256 = models.CharField(max_length=64)
     is_current = models.BooleanField(default=False)
     comparison = models.JSONField(default=dict, blank=True)
-    decision = models.CharField(max_length=255, blank=True)
+    decision = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     promoted_at = models.DateTimeField(null=True, blank=True)
     promoted_by = models.ForeignKey(
@@ -104,6 +108,8 @@ class PredictionLog(models.Model):
     )
     label = models.CharField(max_length=64)
     confidence = models.FloatField(db_index=True)
+    # Below the model's "not sure" threshold when it answered.
+    uncertain = models.BooleanField(default=False, db_index=True)
     source = models.CharField(max_length=16, default="api")
 
     class Meta:

@@ -23,6 +23,7 @@ from django.conf import settings
 from classifier import artifacts
 from classifier.errors import ArtifactMismatch, ModelUnavailable, NoCurrentModel
 from classifier.models import ModelVersion
+from training.ml import calibrate
 from training.ml.preprocess import preprocess
 
 if TYPE_CHECKING:
@@ -37,14 +38,16 @@ PREPROCESSING_KEYS = ("image_size", "resize_method", "mean", "std")
 @dataclass(frozen=True)
 class Prediction:
     label: str
-    confidence: float
+    confidence: float  # calibrated: softmax(logits / temperature)
     probabilities: list[tuple[str, float]]  # most probable first
     model_version: int
+    uncertain: bool = False  # confidence below the model's "not sure" threshold
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "label": self.label,
             "confidence": self.confidence,
+            "uncertain": self.uncertain,
             "probabilities": [
                 {"label": label, "probability": p} for label, p in self.probabilities
             ],
@@ -52,11 +55,14 @@ class Prediction:
         }
 
 
-def softmax(logits: np.ndarray) -> np.ndarray:
-    z = logits.astype(np.float64)
-    z = z - z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
+def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    return calibrate.softmax(logits, temperature)
+
+
+def uncertain_threshold(model_threshold: float | None) -> float | None:
+    """The "not sure" line: SNAPCLASS_UNCERTAIN_BELOW when set, else the model's."""
+    configured = settings.SNAPCLASS_UNCERTAIN_BELOW
+    return model_threshold if configured is None else configured
 
 
 class OnnxModel:
@@ -71,6 +77,8 @@ class OnnxModel:
         onnx_bytes: bytes,
         threads: int = 1,
         key: tuple[int, str] | None = None,
+        temperature: float = 1.0,
+        uncertain_below: float | None = None,
     ) -> None:
         import onnxruntime as ort
 
@@ -95,6 +103,8 @@ class OnnxModel:
         self.key = key or (version_id, artifacts.sha256_bytes(onnx_bytes))
         self.label_names = list(label_names)
         self.preprocessing = dict(preprocessing)
+        self.temperature = float(temperature)
+        self.uncertain_below = uncertain_below
         self.input_name = preprocessing.get("input_name") or (
             self.session.get_inputs()[0].name
         )
@@ -113,6 +123,8 @@ class OnnxModel:
             onnx_bytes=data,
             threads=threads,
             key=(version.pk, version.onnx_sha256),
+            temperature=version.temperature,
+            uncertain_below=version.uncertain_below,
         )
 
     def inputs(self, images: Sequence[Image.Image]) -> np.ndarray:
@@ -125,18 +137,23 @@ class OnnxModel:
         )
         return out
 
+    def probabilities(self, images: Sequence[Image.Image]) -> np.ndarray:
+        """(n, n_labels) calibrated probabilities: softmax(logits / temperature)."""
+        return softmax(self.logits(images), self.temperature)
+
     def predict(self, images: Sequence[Image.Image]) -> list[Prediction]:
-        probs = softmax(self.logits(images))
-        return [self._prediction(row) for row in probs]
+        return [self._prediction(row) for row in self.probabilities(images)]
 
     def _prediction(self, probs: np.ndarray) -> Prediction:
         order = np.argsort(-probs, kind="stable")
         ranked = [(self.label_names[i], float(probs[i])) for i in order]
+        threshold = uncertain_threshold(self.uncertain_below)
         return Prediction(
             label=ranked[0][0],
             confidence=ranked[0][1],
             probabilities=ranked,
             model_version=self.version_id,
+            uncertain=threshold is not None and ranked[0][1] < threshold,
         )
 
 

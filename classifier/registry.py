@@ -6,10 +6,10 @@ every web process notices within SNAPCLASS_PREDICTOR_CHECK_SECONDS.
 
 from __future__ import annotations
 
-import json
 import logging
-import math
 import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,28 +25,37 @@ from classifier.predictor import OnnxModel
 from classifier.selectors import model_version_current
 from datasets.imaging import ImageRejected
 from datasets.services import image_decode
-from training.models import RunImage
+from training.ml import calibrate
+from training.ml.artifact import ModelMeta
+from training.ml.config import TrainResult
 
 log = logging.getLogger(__name__)
 
-META_FORMAT = "snapclass-model/1"
-PREPROCESSING_FIELDS = (
-    "image_size",
-    "resize_method",
-    "mean",
-    "std",
-    "input_name",
-    "output_name",
-)
-# The loss charged for an image whose label the current model does not know:
-# cross-entropy at probability 1e-7 (a true log(0) would be infinite).
-MISSING_LABEL_LOSS = -math.log(1e-7)
 _COMPARE_BATCH = 32
 _ANY = object()
 
 
+@dataclass(frozen=True)
+class HeldOut:
+    """The images two models are compared on: none of them trained on any.
+
+    `items` are (file under MEDIA_ROOT, label, split) of the new run's validation
+    and test images; `excluded` counts those left out because the current model
+    trained on them; `current_training_known` is False when nothing says which
+    images the current model trained on.
+    """
+
+    items: Sequence[tuple[str, str, str]] = ()
+    excluded: int = 0
+    current_training_known: bool = True
+
+
+# Given the current model, the images to compare the new one with it on.
+HeldOutFor = Callable[[ModelVersion], HeldOut]
+
+
 def model_version_register(
-    *, run: Any, artifacts_dir: Path, result: Any
+    *, run: Any, artifacts_dir: Path, result: TrainResult
 ) -> ModelVersion:
     """Record the artifacts a training run wrote as a new (not current) version.
 
@@ -55,11 +64,7 @@ def model_version_register(
     artifacts never change.
     """
     folder = Path(artifacts_dir)
-    paths = {
-        "weights": folder / artifacts.WEIGHTS_FILE,
-        "meta": folder / artifacts.META_FILE,
-        "onnx": folder / artifacts.ONNX_FILE,
-    }
+    paths = {kind: folder / name for kind, name in artifacts.FILES.items()}
     relative = {kind: artifacts.media_relative(path) for kind, path in paths.items()}
     contents = {}
     for kind, path in paths.items():
@@ -68,38 +73,34 @@ def model_version_register(
         except OSError as exc:
             raise ArtifactMismatch(f"{path} cannot be read ({exc.strerror}).") from None
     hashes = {kind: artifacts.sha256_bytes(data) for kind, data in contents.items()}
-    meta = json.loads(contents["meta"])
-    if meta.get("format") != META_FORMAT:
-        raise ValueError(f"{paths['meta']} is not a {META_FORMAT} file")
-    if meta.get("weights_sha256") != hashes["weights"]:
+    meta = ModelMeta.from_json(contents["meta"])
+    if meta.weights_sha256 != hashes["weights"]:
         raise ArtifactMismatch(
             f"{paths['weights']} does not match the sha256 recorded in meta.json."
         )
-    label_names = list(getattr(result, "label_names", None) or meta["label_names"])
-    if label_names != list(meta["label_names"]):
+    if list(result.label_names) != meta.label_names:
         raise ValueError("the run's label names differ from meta.json's")
-    missing = [k for k in PREPROCESSING_FIELDS[:4] if k not in meta]
-    if missing:
-        raise ValueError(f"meta.json lacks {', '.join(missing)}")
 
-    error_rate = getattr(result, "error_rate", None)
-    valid_loss = getattr(result, "valid_loss", None)
     version = ModelVersion.objects.create(
         run=run,
-        label_names=label_names,
-        backbone=str(meta.get("architecture", ""))[:64],
-        preprocessing={k: meta[k] for k in PREPROCESSING_FIELDS if k in meta},
+        label_names=meta.label_names,
+        backbone=meta.architecture[:64],
+        preprocessing=meta.preprocessing(),
+        temperature=meta.temperature,
+        uncertain_below=meta.uncertain_below,
         metrics={
-            "error_rate": error_rate,
-            "best_error_rate": getattr(result, "best_error_rate", None),
-            "valid_loss": valid_loss,
-            "best_epoch": getattr(result, "best_epoch", None),
-            "per_class": list(getattr(result, "per_class", None) or []),
-            "confusion_matrix": list(getattr(result, "confusion_matrix", None) or []),
-            "onnx_max_abs_diff": meta.get("onnx_max_abs_diff"),
+            "error_rate": result.error_rate,
+            "best_error_rate": result.best_error_rate,
+            "valid_loss": result.valid_loss,
+            "best_epoch": result.best_epoch,
+            "per_class": list(result.per_class),
+            "confusion_matrix": list(result.confusion_matrix),
+            "test": result.test,
+            "calibration": result.calibration,
+            "onnx_max_abs_diff": meta.extra.get("onnx_max_abs_diff"),
         },
-        error_rate=error_rate,
-        valid_loss=valid_loss,
+        error_rate=result.error_rate,
+        valid_loss=result.valid_loss,
         weights_path=relative["weights"],
         weights_sha256=hashes["weights"],
         meta_path=relative["meta"],
@@ -162,13 +163,16 @@ def _mark_current(version: ModelVersion, *, user: Any) -> None:
     )
 
 
-def model_version_after_training(version: ModelVersion) -> ModelVersion:
+def model_version_after_training(
+    version: ModelVersion, *, held_out_for: HeldOutFor
+) -> ModelVersion:
     """The promotion gate, run when a training run has registered its version.
 
     The first model is promoted. Later ones, when SNAPCLASS_AUTO_PROMOTE is on, are
-    compared with the current model on the new run's validation images (ONNX
-    Runtime for both) and promoted only if their error rate is not higher and
-    their loss is lower. The comparison and the decision are recorded either way.
+    compared with the current model on held-out images that neither trained on
+    (ONNX Runtime for both, each with its own temperature) and promoted by
+    `gate_decide`. The comparison and the decision, in words, are recorded either
+    way.
     """
     version.refresh_from_db()
     current = model_version_current()
@@ -188,53 +192,66 @@ def model_version_after_training(version: ModelVersion) -> ModelVersion:
             f"Not promoted: automatic promotion is off; v{current.pk} stays current."
         )
     else:
-        comparison = model_versions_compare(new=version, current=current)
-        decision = _decide(version, current, comparison)
+        comparison = model_versions_compare(
+            new=version, current=current, held_out=held_out_for(current)
+        )
+        promote, decision = gate_decide(version, current, comparison)
+        if promote:
+            artifacts.artifacts_verify(version)
+            if _promote(version, expect=current.pk) is None:
+                decision = (
+                    "Not promoted: the current model changed meanwhile. "
+                    + (decision.split(": ", 1)[-1])
+                )
     ModelVersion.objects.filter(pk=version.pk).update(
-        comparison=comparison, decision=decision[:255]
+        comparison=comparison, decision=decision
     )
-    log.info("model v%s after training: %s %s", version.pk, decision, comparison)
+    log.info("model v%s after training: %s", version.pk, decision)
     version.refresh_from_db()
     return version
 
 
-def _decide(
-    version: ModelVersion, current: ModelVersion, comparison: dict[str, Any]
-) -> str:
-    n = comparison["n_images"]
-    if "current_unreadable" in comparison:
-        return (
-            f"Not promoted: the current model v{current.pk} cannot be loaded "
-            "to compare with; promote by hand."
+@dataclass
+class _Score:
+    """One model's answers on the comparison images."""
+
+    errors: int = 0
+    loss: float = 0.0
+    n: int = 0
+    probs: list[np.ndarray] = field(default_factory=list)
+    targets: list[int] = field(default_factory=list)
+
+    def add(self, probs: np.ndarray, targets: list[int]) -> None:
+        rows = np.arange(len(targets))
+        self.errors += int((probs.argmax(axis=1) != np.array(targets)).sum())
+        self.loss += float(-np.log(np.clip(probs[rows, targets], 1e-12, None)).sum())
+        self.n += len(targets)
+        self.probs.append(probs)
+        self.targets.extend(targets)
+
+    def summary(self, version: ModelVersion) -> dict[str, Any]:
+        n = self.n
+        ece = (
+            calibrate.expected_calibration_error(
+                np.concatenate(self.probs), np.array(self.targets)
+            )
+            if n
+            else None
         )
-    if n == 0:
-        return f"Not promoted: no validation images to compare on; v{current.pk} stays."
-    new, cur = comparison["new"], comparison["current"]
-    summary = (
-        f"error {new['error_rate']:.4f} vs {cur['error_rate']:.4f}, "
-        f"loss {new['valid_loss']:.4f} vs {cur['valid_loss']:.4f} on {n} images"
-    )
-    if new["error_rate"] <= cur["error_rate"] and new["valid_loss"] < cur["valid_loss"]:
-        artifacts.artifacts_verify(version)
-        if _promote(version, expect=current.pk) is None:
-            return f"Not promoted: the current model changed meanwhile ({summary})."
-        return f"Promoted over v{current.pk}: {summary}."
-    return f"Kept v{current.pk}: {summary}."
+        return {
+            "version": version.pk,
+            "error_rate": self.errors / n if n else None,
+            "loss": self.loss / n if n else None,
+            "ece": ece,
+        }
 
 
 def model_versions_compare(
-    *, new: ModelVersion, current: ModelVersion
+    *, new: ModelVersion, current: ModelVersion, held_out: HeldOut
 ) -> dict[str, Any]:
-    """Error rate and mean cross-entropy of both versions on `new`'s validation set.
-
-    Labels are matched by name; on an image whose label the current model lacks,
-    it counts as wrong with loss MISSING_LABEL_LOSS. Unreadable files are skipped.
-    """
-    rows = list(
-        RunImage.objects.filter(run_id=new.run_id, split=RunImage.Split.VALID)
-        .order_by("pk")
-        .values_list("file", "label_name")
-    )
+    """Error rate, mean cross-entropy and calibration error of both versions on
+    the held-out images whose label both know, and the new model's recall on the
+    labels only it knows. Unreadable files are skipped."""
     threads = max(1, os.cpu_count() or 1)
     models = {"new": OnnxModel.from_version(new, threads=threads)}
     try:
@@ -242,58 +259,143 @@ def model_versions_compare(
     except ArtifactMismatch as exc:
         # A broken current model is reported, not fixed behind anyone's back.
         return {"n_images": 0, "current_unreadable": exc.message}
-    totals = {name: {"errors": 0, "loss": 0.0} for name in models}
-    n = skipped = 0
-    for start in range(0, len(rows), _COMPARE_BATCH):
-        images, labels = [], []
-        for file, label in rows[start : start + _COMPARE_BATCH]:
+    shared_labels = set(new.label_names) & set(current.label_names)
+    new_labels = sorted(set(new.label_names) - set(current.label_names))
+    scores = {"new": _Score(), "current": _Score()}
+    only_new = _Score()
+    by_split: dict[str, int] = {}
+    skipped = 0
+    items = list(held_out.items)
+    for start in range(0, len(items), _COMPARE_BATCH):
+        images, rows = [], []
+        for file, label, split in items[start : start + _COMPARE_BATCH]:
             try:
                 images.append(image_decode(artifacts.media_path(file).read_bytes()))
             except (OSError, ImageRejected, ArtifactMismatch):
                 skipped += 1
                 continue
-            labels.append(label)
+            rows.append((label, split))
         if not images:
             continue
-        n += len(images)
+        probs = {name: model.probabilities(images) for name, model in models.items()}
+        shared = [i for i, (label, _) in enumerate(rows) if label in shared_labels]
+        for i in shared:
+            by_split[rows[i][1]] = by_split.get(rows[i][1], 0) + 1
         for name, model in models.items():
-            errors, loss = _score(model, images, labels)
-            totals[name]["errors"] += errors
-            totals[name]["loss"] += loss
-
-    def summary(name: str, version: ModelVersion) -> dict[str, Any]:
-        return {
-            "version": version.pk,
-            "error_rate": totals[name]["errors"] / n if n else None,
-            "valid_loss": totals[name]["loss"] / n if n else None,
-        }
-
-    labels_seen = {label for _, label in rows}
+            if shared:
+                targets = [model.label_names.index(rows[i][0]) for i in shared]
+                scores[name].add(probs[name][shared], targets)
+        extra = [i for i, (label, _) in enumerate(rows) if label not in shared_labels]
+        if extra:
+            targets = [models["new"].label_names.index(rows[i][0]) for i in extra]
+            only_new.add(probs["new"][extra], targets)
     return {
-        "n_images": n,
+        "n_images": scores["new"].n,
+        "by_split": by_split,
         "skipped": skipped,
-        "new": summary("new", new),
-        "current": {
-            **summary("current", current),
-            "missing_labels": sorted(labels_seen - set(current.label_names)),
-        },
+        "excluded_trained_by_current": held_out.excluded,
+        "current_training_known": held_out.current_training_known,
+        "shared_labels": sorted(shared_labels),
+        "new_labels": new_labels,
+        "new_label_images": only_new.n,
+        "new_label_held_out_recall": (
+            1 - only_new.errors / only_new.n if only_new.n else None
+        ),
+        "new": scores["new"].summary(new),
+        "current": scores["current"].summary(current),
     }
 
 
-def _score(model: OnnxModel, images: list, labels: list[str]) -> tuple[int, float]:
-    """(wrong answers, summed cross-entropy) of one model on one batch."""
-    logits = model.logits(images).astype(np.float64)
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-    predicted = logits.argmax(axis=1)
-    index = {name: i for i, name in enumerate(model.label_names)}
-    errors, loss = 0, 0.0
-    for row, label in enumerate(labels):
-        target = index.get(label)
-        if target is None:
-            errors += 1
-            loss += MISSING_LABEL_LOSS
-            continue
-        errors += int(predicted[row] != target)
-        loss += float(-log_probs[row, target])
-    return errors, loss
+def gate_decide(
+    version: ModelVersion, current: ModelVersion, comparison: dict[str, Any]
+) -> tuple[bool, str]:
+    """Whether the new version replaces the current one, and why, in words.
+
+    Same labels: its error is not higher, its loss is lower, and its calibration
+    error is at most SNAPCLASS_PROMOTE_ECE_MARGIN worse. New labels: on the labels
+    both know its error is at most SNAPCLASS_PROMOTE_NEW_LABEL_MARGIN higher, each
+    new label reaches SNAPCLASS_PROMOTE_NEW_LABEL_MIN_RECALL on validation, and
+    the calibration check holds.
+    """
+    cur_v = f"v{current.pk}"
+    if "current_unreadable" in comparison:
+        return False, (
+            f"Not promoted: the current model {cur_v} cannot be loaded to compare "
+            "with; promote by hand."
+        )
+    n = comparison["n_images"]
+    if n == 0:
+        return False, (
+            f"Not promoted: no held-out images that neither model trained on; "
+            f"{cur_v} stays current."
+        )
+    new, cur = comparison["new"], comparison["current"]
+    splits = ", ".join(
+        f"{count} {'validation' if split == 'valid' else split}"
+        for split, count in sorted(comparison["by_split"].items())
+    )
+    where = f"on {n} held-out images ({splits}) that neither model trained on"
+    if not comparison["current_training_known"]:
+        where = (
+            f"on {n} held-out images ({splits}); which images {cur_v} trained on is "
+            "not recorded"
+        )
+    figures = (
+        f"error {new['error_rate']:.3f} vs {cur['error_rate']:.3f}, "
+        f"loss {new['loss']:.3f} vs {cur['loss']:.3f}, "
+        f"calibration error {_fmt(new['ece'])} vs {_fmt(cur['ece'])}, {where}"
+    )
+    ece_margin = settings.SNAPCLASS_PROMOTE_ECE_MARGIN
+    ece_ok = (
+        new["ece"] is None
+        or cur["ece"] is None
+        or (new["ece"] <= cur["ece"] + ece_margin)
+    )
+    ece_why = (
+        f"its calibration error is more than {ece_margin:g} worse" if not ece_ok else ""
+    )
+    new_labels = comparison["new_labels"]
+    if not new_labels:
+        better = new["error_rate"] <= cur["error_rate"] and new["loss"] < cur["loss"]
+        if better and ece_ok:
+            return True, f"Promoted over {cur_v}: {figures}."
+        why = ece_why if better else "it is not better"
+        return False, f"Kept {cur_v} ({why}): {figures}."
+
+    margin = settings.SNAPCLASS_PROMOTE_NEW_LABEL_MARGIN
+    min_recall = settings.SNAPCLASS_PROMOTE_NEW_LABEL_MIN_RECALL
+    recall = {
+        row["label"]: row["recall"]
+        for row in version.metrics.get("per_class", [])
+        if row.get("support")
+    }
+    weak = [label for label in new_labels if recall.get(label, 0.0) < min_recall]
+    adds = ", ".join(
+        f"'{label}' (validation recall {_fmt(recall.get(label))})"
+        for label in new_labels
+    )
+    not_worse = new["error_rate"] <= cur["error_rate"] + margin
+    shared = f"on the {len(comparison['shared_labels'])} labels both know: {figures}"
+    if not weak and not_worse and ece_ok:
+        return True, (
+            f"Promoted over {cur_v}: it adds {adds}, and is not worse {shared} "
+            f"(margin {margin:g})."
+        )
+    reasons = []
+    if weak:
+        reasons.append(
+            f"{', '.join(repr(w) for w in weak)} below the minimum recall "
+            f"{min_recall:g} on validation"
+        )
+    if not not_worse:
+        reasons.append(f"more than {margin:g} worse on the labels both know")
+    if not ece_ok:
+        reasons.append(ece_why)
+    return False, (
+        f"Kept {cur_v}: the new model adds {adds} but is "
+        f"{'; '.join(reasons)} ({shared})."
+    )
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"

@@ -63,9 +63,16 @@ class ProbabilitySerializer(serializers.Serializer):
 
 class PredictionSerializer(serializers.Serializer):
     label = serializers.CharField(help_text="The most probable label.")
-    confidence = serializers.FloatField(help_text="Its probability.")
+    confidence = serializers.FloatField(
+        help_text="Its calibrated probability: about this share of such answers "
+        "is right."
+    )
+    uncertain = serializers.BooleanField(
+        help_text="True when the confidence is below the model's 'not sure' "
+        "threshold (or SNAPCLASS_UNCERTAIN_BELOW): treat the label as a guess."
+    )
     probabilities = ProbabilitySerializer(
-        many=True, help_text="Every label, most probable first."
+        many=True, help_text="Every label, most probable first (calibrated)."
     )
     model_version = serializers.IntegerField()
 

@@ -22,6 +22,7 @@ from classifier import feedback, services
 from classifier.errors import ArtifactMismatch
 from classifier.forms import PredictForm
 from classifier.models import ModelVersion
+from classifier.predictor import uncertain_threshold
 from classifier.registry import model_version_promote
 from classifier.selectors import model_version_current, model_version_list
 from classifier.throttling import PredictRateThrottle
@@ -108,6 +109,8 @@ def page_config(version: ModelVersion | None) -> dict[str, Any]:
             "onnx_url": settings.MEDIA_URL + version.onnx_path,
             "onnx_sha256": version.onnx_sha256,
             **version.preprocessing,
+            "temperature": version.temperature,
+            "uncertain_below": uncertain_threshold(version.uncertain_below),
         }
     return {
         "model": model,
@@ -146,14 +149,21 @@ def page_context(error: str | None = None) -> dict[str, Any]:
         "result": None,
         "error": error,
         "preview": None,
-        "feedback_labels": feedback_labels(),
+        "feedback_labels": feedback_labels(version),
         "feedback_image": "",
     }
 
 
-def feedback_labels() -> list[Label]:
-    """What "Wrong? It is ..." offers: every active label of the dataset."""
-    return list(Label.objects.filter(is_active=True).order_by("name"))
+def feedback_labels(version: ModelVersion | None) -> list[Label]:
+    """What "Wrong? It is ..." offers: the labels the serving model knows (other
+    classes are named in the "another class" field)."""
+    if version is None:
+        return []
+    return list(
+        Label.objects.filter(name__in=version.label_names, is_active=True).order_by(
+            "name"
+        )
+    )
 
 
 def _predict_posted(request: HttpRequest, context: dict[str, Any]) -> int:
@@ -227,7 +237,10 @@ def feedback_page(request: HttpRequest) -> HttpResponse:
     try:
         item = feedback.feedback_submit(
             data=data,
-            correct_label=feedback.label_lookup(request.POST.get("label")),
+            correct_label=feedback.feedback_label(
+                label=request.POST.get("label", ""),
+                new_label=request.POST.get("new_label", "")[:64],
+            ),
             predicted_label=request.POST.get("predicted_label", "")[:64],
             model_version_id=_positive_int(request.POST.get("model_version")),
             prediction_id=_positive_int(request.POST.get("prediction")),

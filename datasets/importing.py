@@ -28,8 +28,9 @@ SKIPPED_NAMES = {".DS_Store", "Thumbs.db", "desktop.ini"}
 @dataclass
 class ImportReport:
     imported: int = 0
+    joined_groups: int = 0  # near duplicates of the same label: stored and trained
+    conflicts: int = 0  # near duplicates of another label: waiting for review
     duplicates: int = 0
-    near_duplicates: int = 0
     rejected: int = 0
     rejected_reasons: Counter[str] = field(default_factory=Counter)
 
@@ -40,8 +41,9 @@ class ImportReport:
     def as_dict(self) -> dict[str, Any]:
         return {
             "imported": self.imported,
+            "joined_groups": self.joined_groups,
+            "conflicts": self.conflicts,
             "duplicates": self.duplicates,
-            "near_duplicates": self.near_duplicates,
             "rejected": self.rejected,
             "rejected_reasons": dict(sorted(self.rejected_reasons.items())),
         }
@@ -213,4 +215,6 @@ def _ingest_entry(
     else:
         report.imported += 1
         if image.status == ImageStatus.REVIEW:
-            report.near_duplicates += 1
+            report.conflicts += 1
+        elif image.near_duplicate_of_id is not None:
+            report.joined_groups += 1

@@ -35,6 +35,15 @@ class ImageStatus(models.TextChoices):
     DELETED = "deleted", "Deleted"
 
 
+class ReviewReason(models.TextChoices):
+    """Why an image waits for review instead of being trained on."""
+
+    CONFLICT = "conflict", "Looks like an image of another label"
+    DELETED_LOOKALIKE = "deleted", "Looks like an image a curator deleted"
+    FEEDBACK = "feedback", "Prediction feedback"
+    FLAGGED = "flagged", "Flagged by a curator"
+
+
 class Image(models.Model):
     label = models.ForeignKey(
         Label, null=True, blank=True, on_delete=models.PROTECT, related_name="images"
@@ -63,9 +72,16 @@ class Image(models.Model):
         on_delete=models.SET_NULL,
         related_name="+",
     )
+    review_reason = models.CharField(
+        max_length=16, choices=ReviewReason.choices, blank=True
+    )
     near_duplicate_of = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # Near duplicates share one group (the sha256 of its first image): a group is
+    # trained on, validated on or tested on as a whole, and keeps its side across
+    # runs (training.ml.split).
+    group_key = models.CharField(max_length=64, db_index=True)
     added_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
@@ -99,6 +115,7 @@ class ImageChange(models.Model):
         RESTORE = "restore", "Restore"
         REVIEW = "review", "Mark reviewed"
         KEEP = "keep", "Keep"
+        FLAG = "flag", "Send to review"
 
     image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="changes")
     action = models.CharField(max_length=16, choices=Action.choices)
@@ -120,7 +137,14 @@ class ImageChange(models.Model):
         constraints = [
             models.CheckConstraint(
                 condition=Q(
-                    action__in=["relabel", "delete", "restore", "review", "keep"]
+                    action__in=[
+                        "relabel",
+                        "delete",
+                        "restore",
+                        "review",
+                        "keep",
+                        "flag",
+                    ]
                 ),
                 name="imagechange_action_valid",
             )
@@ -157,6 +181,10 @@ class ScrapeJob(models.Model):
     found = models.PositiveIntegerField(default=0)
     downloaded = models.PositiveIntegerField(default=0)
     duplicates = models.PositiveIntegerField(default=0)
+    # Of the downloaded: near duplicates that joined a group of the same label, and
+    # near duplicates of another label's images (waiting for review).
+    grouped = models.PositiveIntegerField(default=0)
+    conflicts = models.PositiveIntegerField(default=0)
     rejected = models.PositiveIntegerField(default=0)
     failed = models.PositiveIntegerField(default=0)
     processed = models.PositiveIntegerField(default=0)

@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from config.errors import DomainError
 from datasets import fetch, imaging, search
-from datasets.models import JobStatus, Label, ScrapeJob, SourceKind
+from datasets.models import ImageStatus, JobStatus, Label, ScrapeJob, SourceKind
 from datasets.services import (
     DuplicateImage,
     IngestItem,
@@ -233,7 +233,15 @@ class _Tally:
         self._last = now
         fields = {
             name: self.counts[name]
-            for name in ("downloaded", "duplicates", "rejected", "failed", "processed")
+            for name in (
+                "downloaded",
+                "duplicates",
+                "grouped",
+                "conflicts",
+                "rejected",
+                "failed",
+                "processed",
+            )
         }
         ScrapeJob.objects.filter(pk=self.job.pk).update(
             reasons=dict(self.reasons),
@@ -335,7 +343,9 @@ def scrape_job_run(
             job.pk,
             status=JobStatus.SUCCEEDED,
             message=(
-                f"{c['downloaded']} downloaded, {c['duplicates']} duplicates, "
+                f"{c['downloaded']} downloaded ({c['grouped']} joined a group of "
+                f"near duplicates, {c['conflicts']} wait for review as look-alikes "
+                f"of another label's images), {c['duplicates']} duplicates, "
                 f"{c['rejected']} rejected, {c['failed']} failed."
             ),
         )
@@ -414,4 +424,11 @@ def _ingest_results(
             )
             items.append(IngestItem(norm, fields, staged))
     for outcome in image_ingest_many(items):
-        tally.add("duplicates" if isinstance(outcome, DuplicateImage) else "downloaded")
+        if isinstance(outcome, DuplicateImage):
+            tally.add("duplicates")
+            continue
+        tally.add("downloaded")
+        if outcome.status == ImageStatus.REVIEW:
+            tally.counts["conflicts"] += 1
+        elif outcome.near_duplicate_of_id is not None:
+            tally.counts["grouped"] += 1

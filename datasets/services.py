@@ -16,7 +16,14 @@ from django.utils.text import slugify
 
 from config.errors import Conflict, DomainError
 from datasets import imaging
-from datasets.models import Image, ImageChange, ImageStatus, Label, SourceKind
+from datasets.models import (
+    Image,
+    ImageChange,
+    ImageStatus,
+    Label,
+    ReviewReason,
+    SourceKind,
+)
 from datasets.selectors import images_find_near_duplicates
 from datasets.staging import StagedFile, staged_place
 
@@ -44,8 +51,11 @@ class InvalidLabel(DomainError):
 _SOURCE_KINDS = frozenset(SourceKind.values)
 
 
-def label_get_or_create(*, name: str, queries: list[str] | None = None) -> Label:
-    """The label named `name` (matched by slug), created if it does not exist."""
+def label_get_or_create(
+    *, name: str, queries: list[str] | None = None, is_active: bool = True
+) -> Label:
+    """The label named `name` (matched by slug), created if it does not exist
+    (inactive with `is_active=False`: not trained on until a curator says so)."""
     name = (name or "").strip()
     slug = slugify(name)
     if not slug or len(name) > 64:
@@ -55,7 +65,7 @@ def label_get_or_create(*, name: str, queries: list[str] | None = None) -> Label
         try:
             with transaction.atomic():
                 label = Label.objects.create(
-                    slug=slug, name=name, queries=queries or []
+                    slug=slug, name=name, queries=queries or [], is_active=is_active
                 )
         except IntegrityError:
             label = Label.objects.get(slug=slug)
@@ -108,12 +118,14 @@ def image_fields(
     license: str = "",
     original_name: str = "",
     status: str | None = None,
+    review_reason: str = "",
     user: Any = None,
     extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The fields of an image row other than its content, checked and truncated.
 
-    `status` None means: `review` for a near duplicate, `active` otherwise.
+    `status` None means: decided by ingest (`near_duplicate_review`); a caller that
+    sets `review` says why in `review_reason`.
     """
     if source_kind not in _SOURCE_KINDS:
         raise ValueError(f"unknown source kind {source_kind!r}")
@@ -127,6 +139,7 @@ def image_fields(
         "license": license[:255],
         "original_name": original_name[:255],
         "status": status,
+        "review_reason": review_reason if status == ImageStatus.REVIEW else "",
         "added_by": user if getattr(user, "pk", None) else None,
         **(extra or {}),
     }
@@ -138,6 +151,22 @@ class IngestItem:
     fields: dict[str, Any]  # from image_fields()
     # The image and its thumbnail already written to a staging folder, if they were.
     staged: tuple[StagedFile, StagedFile] | None = None
+
+
+def near_duplicate_review(like: Image | None, label: Label | None) -> str:
+    """Why a new image that resembles `like` must wait for review ("" if it need not).
+
+    A near duplicate of an image with the same label is one more picture of the same
+    subject and is trained on; one of another label, or of an image a curator
+    deleted, is a conflict for a person to settle.
+    """
+    if like is None:
+        return ""
+    if like.status == ImageStatus.DELETED:
+        return ReviewReason.DELETED_LOOKALIKE
+    if like.label_id != (label.pk if label is not None else None):
+        return ReviewReason.CONFLICT
+    return ""
 
 
 def image_file_name(field: str, sha256: str) -> str:
@@ -158,8 +187,9 @@ def image_ingest(
     worker thread, say), and the row's fields as `image_fields` takes them. Raises
     `imaging.ImageRejected` for anything that is not a usable image and
     `DuplicateImage` when the same normalised content is already stored. A near
-    duplicate is stored with status `review` and a pointer to the image it
-    resembles.
+    duplicate joins the group of the image it resembles (`near_duplicate_of`,
+    `group_key`); it is trained on when that image has the same label, and waits
+    for review (`near_duplicate_review`) when it does not.
     """
     item_fields = image_fields(**fields)
     norm = normalized if normalized is not None else image_normalize(data or b"")
@@ -218,15 +248,18 @@ def image_ingest_many(items: Sequence[IngestItem]) -> list[Image | DuplicateImag
             if close:
                 near_new[i] = min(close)[1]
         level[i] = level[near_new[i]] + 1 if i in near_new else 0
+        like = near if near is not None else rows.get(near_new.get(i, -1))
         if fields.get("status") is None:
-            similar = near is not None or i in near_new
-            fields["status"] = ImageStatus.REVIEW if similar else ImageStatus.ACTIVE
+            reason = near_duplicate_review(like, fields["label"])
+            fields["status"] = ImageStatus.REVIEW if reason else ImageStatus.ACTIVE
+            fields["review_reason"] = reason
         rows[i] = Image(
             width=norm.width,
             height=norm.height,
             sha256=norm.sha256,
             phash=norm.phash,
             near_duplicate_of=near,
+            group_key=like.group_key if like is not None else norm.sha256,
             **fields,
         )
 
@@ -312,12 +345,19 @@ def image_relabel(*, images: Iterable[Image], label: Label, user: Any = None) ->
 
 
 def _set_status(
-    images: Iterable[Image], *, status: str, action: str, user: Any, only_from: set[str]
+    images: Iterable[Image],
+    *,
+    status: str,
+    action: str,
+    user: Any,
+    only_from: set[str],
+    review_reason: str = "",
 ) -> int:
     to_change = [i for i in _lock(images) if i.status in only_from]
     _record(to_change, action=action, user=user, new_status=status)
     Image.objects.filter(pk__in=[i.pk for i in to_change]).update(
         status=status,
+        review_reason=review_reason if status == ImageStatus.REVIEW else "",
         status_changed_at=timezone.now(),
         status_changed_by=user if getattr(user, "pk", None) else None,
     )
@@ -344,6 +384,19 @@ def image_restore(*, images: Iterable[Image], user: Any = None) -> int:
         action=ImageChange.Action.RESTORE,
         user=user,
         only_from={ImageStatus.DELETED},
+    )
+
+
+@transaction.atomic
+def image_flag(*, images: Iterable[Image], user: Any = None) -> int:
+    """Hold active images back from training until a curator has looked at them."""
+    return _set_status(
+        images,
+        status=ImageStatus.REVIEW,
+        action=ImageChange.Action.FLAG,
+        user=user,
+        only_from={ImageStatus.ACTIVE},
+        review_reason=ReviewReason.FLAGGED,
     )
 
 

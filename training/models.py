@@ -41,6 +41,13 @@ class TrainingRun(models.Model):
     seconds = models.FloatField(null=True, blank=True)
     image_count = models.PositiveIntegerField(default=0)
     valid_count = models.PositiveIntegerField(default=0)
+    test_count = models.PositiveIntegerField(default=0)
+    # The kept model on the test split, which nothing was chosen on: n, error_rate,
+    # loss, ece, confusion_matrix, per_class (training.ml.evaluate.split_metrics).
+    test_error_rate = models.FloatField(null=True, blank=True)
+    test_metrics = models.JSONField(default=dict, blank=True)
+    # temperature, uncertain_below and the calibration error before / after.
+    calibration = models.JSONField(default=dict, blank=True)
     artifacts_dir = models.CharField(max_length=255, blank=True)
     worker = models.CharField(max_length=255, blank=True)
     attempts = models.PositiveIntegerField(default=0)
@@ -111,6 +118,7 @@ class RunImage(models.Model):
     class Split(models.TextChoices):
         TRAIN = "train", "Train"
         VALID = "valid", "Valid"
+        TEST = "test", "Test"
 
     run = models.ForeignKey(
         TrainingRun, on_delete=models.CASCADE, related_name="images"

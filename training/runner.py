@@ -19,6 +19,9 @@ from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import Count, F, Q
 from django.utils import timezone
 
+from classifier import registry
+from classifier.models import ModelVersion
+from classifier.registry import HeldOut
 from config.errors import Conflict, DomainError
 from datasets.models import Image, ImageStatus, JobStatus
 from training import ml
@@ -186,13 +189,13 @@ def training_run_snapshot(run: TrainingRun) -> list[RunImage]:
     rows = list(
         trainable_images()
         .order_by("pk")
-        .values_list("pk", "file", "phash", "label_id", "label__name")
+        .values_list("pk", "file", "group_key", "label_id", "label__name")
     )
-    splits = ml.split_items(
-        [str(r[0]) for r in rows],
+    splits = ml.split_groups(
         [r[2] for r in rows],
         [r[4] for r in rows],
         valid_pct=config.valid_pct,
+        test_pct=config.test_pct,
         seed=config.seed,
     )
     snapshot = [
@@ -210,6 +213,7 @@ def training_run_snapshot(run: TrainingRun) -> list[RunImage]:
     TrainingRun.objects.filter(pk=run.pk).update(
         image_count=len(snapshot),
         valid_count=sum(1 for r in snapshot if r.split == RunImage.Split.VALID),
+        test_count=sum(1 for r in snapshot if r.split == RunImage.Split.TEST),
     )
     return list(run.images.order_by("pk"))
 
@@ -323,13 +327,13 @@ def training_run_execute(run: TrainingRun, *, on_progress=None) -> TrainingRun:
     if result.status == "cancelled":
         training_run_finish(run.pk, status=JobStatus.CANCELLED, message="Cancelled.")
         return _reload(run)
-    from classifier import registry
-
     try:
         version = registry.model_version_register(
             run=_reload(run), artifacts_dir=out_dir, result=result
         )
-        version = registry.model_version_after_training(version)
+        version = registry.model_version_after_training(
+            version, held_out_for=lambda current: training_run_held_out(run, current)
+        )
     except Exception as exc:
         logger.exception("registering the model of run %s failed", run.pk)
         training_run_finish(
@@ -338,15 +342,41 @@ def training_run_execute(run: TrainingRun, *, on_progress=None) -> TrainingRun:
             message=f"Registering the model failed: {exc}",
         )
         return _reload(run)
+    message = " ".join(
+        [*result.notes, version.decision or f"Model version {version.pk} registered."]
+    )
     training_run_finish(
         run.pk,
         status=JobStatus.SUCCEEDED,
-        message=version.decision or f"Model version {version.pk} registered.",
+        message=message,
         progress=1.0,
         progress_text="Done",
         artifacts_dir=str(out_dir.relative_to(settings.MEDIA_ROOT)),
     )
     return _reload(run)
+
+
+def training_run_held_out(run: TrainingRun, current: ModelVersion) -> HeldOut:
+    """The run's validation and test images that the current model did not train on.
+
+    Which images the current model trained on comes from its own run's snapshot;
+    a version without a run (registered by hand) is compared on all of them.
+    """
+    held = RunImage.objects.filter(
+        run=run, split__in=[RunImage.Split.VALID, RunImage.Split.TEST]
+    ).order_by("pk")
+    excluded = 0
+    if current.run_id is not None:
+        trained = RunImage.objects.filter(
+            run_id=current.run_id, split=RunImage.Split.TRAIN, image__isnull=False
+        ).values("image_id")
+        excluded = held.filter(image_id__in=trained).count()
+        held = held.exclude(image_id__in=trained)
+    return HeldOut(
+        items=list(held.values_list("file", "label_name", "split")),
+        excluded=excluded,
+        current_training_known=current.run_id is not None,
+    )
 
 
 def _store_result(
@@ -374,6 +404,9 @@ def _store_result(
         best_error_rate=result.best_error_rate,
         valid_loss=result.valid_loss,
         best_epoch=result.best_epoch,
+        test_error_rate=result.test["error_rate"] if result.test else None,
+        test_metrics=result.test or {},
+        calibration=result.calibration,
     )
 
 

@@ -35,12 +35,14 @@ def loss_chart(run: TrainingRun, width: int = 560, height: int = 220) -> dict[st
     }
 
 
-def confusion_cells(run: TrainingRun) -> list[dict[str, Any]]:
-    """Rows of the confusion matrix with a shade per cell (its share of the row)."""
+def confusion_cells(
+    run: TrainingRun, matrix: list[list[int]] | None = None
+) -> list[dict[str, Any]]:
+    """Rows of a confusion matrix (the run's validation one unless given) with a
+    shade per cell (its share of the row)."""
     rows = []
-    for i, (name, row) in enumerate(
-        zip(run.label_names, run.confusion_matrix, strict=False)
-    ):
+    matrix = run.confusion_matrix if matrix is None else matrix
+    for i, (name, row) in enumerate(zip(run.label_names, matrix, strict=False)):
         total = sum(row)
         cells = [
             {"count": n, "shade": round(n / total, 3) if total else 0, "diag": i == j}

@@ -27,7 +27,9 @@ class TrainingRunSerializer(serializers.ModelSerializer):
             "message",
             "image_count",
             "valid_count",
+            "test_count",
             "error_rate",
+            "test_error_rate",
             "best_error_rate",
             "valid_loss",
             "best_epoch",
@@ -52,6 +54,8 @@ class TrainingRunDetailSerializer(TrainingRunSerializer):
             "label_names",
             "confusion_matrix",
             "per_class",
+            "test_metrics",
+            "calibration",
             "epochs",
         ]
 

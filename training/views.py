@@ -50,6 +50,9 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "epochs": run.epochs.all(),
         "chart": selectors.loss_chart(run),
         "confusion": selectors.confusion_cells(run),
+        "test_confusion": selectors.confusion_cells(
+            run, run.test_metrics.get("confusion_matrix", [])
+        ),
         "top_losses": selectors.top_losses(run),
     }
     return render(request, "training/run_detail.html", context)

@@ -298,8 +298,21 @@ CELERY_BEAT_SCHEDULE = {
 
 # --- Classifier ----------------------------------------------------------------------
 # A finished run's model replaces the current one only when it does at least as well
-# on the run's validation images (see classifier.registry.model_version_after_training).
+# on held-out images that neither trained on (classifier.registry.gate_decide).
 SNAPCLASS_AUTO_PROMOTE = env.bool("SNAPCLASS_AUTO_PROMOTE", default=True)
+# ... and when its expected calibration error is at most this much worse.
+SNAPCLASS_PROMOTE_ECE_MARGIN = env.float("SNAPCLASS_PROMOTE_ECE_MARGIN", default=0.05)
+# A model that adds labels may be this much worse on the labels both models know,
+# and each new label needs this recall on validation.
+SNAPCLASS_PROMOTE_NEW_LABEL_MARGIN = env.float(
+    "SNAPCLASS_PROMOTE_NEW_LABEL_MARGIN", default=0.02
+)
+SNAPCLASS_PROMOTE_NEW_LABEL_MIN_RECALL = env.float(
+    "SNAPCLASS_PROMOTE_NEW_LABEL_MIN_RECALL", default=0.5
+)
+# Answers below this calibrated probability are marked "not sure"; empty: each
+# model's own threshold, chosen on validation (TrainConfig.confidence_target).
+SNAPCLASS_UNCERTAIN_BELOW = env.float("SNAPCLASS_UNCERTAIN_BELOW", default=None)
 # Each web process asks the database which model is current at most this often, so a
 # promotion reaches every process within this many seconds, without a restart.
 SNAPCLASS_PREDICTOR_CHECK_SECONDS = env.float(

@@ -33,7 +33,14 @@ def test_predict_one_image_answers_label_and_sorted_probabilities(client, model)
 
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == {"label", "confidence", "probabilities", "model_version"}
+    assert set(body) == {
+        "label",
+        "confidence",
+        "uncertain",
+        "probabilities",
+        "model_version",
+    }
+    assert isinstance(body["uncertain"], bool)
     assert body["model_version"] == model.pk
     probs = [p["probability"] for p in body["probabilities"]]
     assert probs == sorted(probs, reverse=True)

@@ -57,12 +57,54 @@ def test_api_probabilities_equal_the_trained_models_own_on_validation_images(
         learner = learner_rows[item.path]
         assert body["label"] == learner["predicted"]
         assert body["confidence"] == pytest.approx(learner["confidence"], abs=1e-4)
-        # And the torch model rebuilt from the safetensors weights.
+        # And the torch model rebuilt from the safetensors weights, calibrated.
         x = torch.from_numpy(preprocess(decode_image(data), meta))
         with torch.inference_mode():
-            expected = torch.softmax(net(x), dim=1)[0].numpy()
+            expected = torch.softmax(net(x) / meta["temperature"], dim=1)[0].numpy()
         for i, label in enumerate(meta["label_names"]):
             assert got[label] == pytest.approx(float(expected[i]), abs=1e-4)
+
+
+def test_api_probabilities_are_softmax_of_the_logits_over_the_temperature(
+    client, install_model, trained
+):
+    import onnxruntime
+
+    from training.ml.preprocess import preprocess
+
+    model = trained("three")
+    version = install_model("three", promote=True)
+    meta = json.loads((model.artifacts / "meta.json").read_text())
+    assert version.temperature == meta["temperature"] != 1.0
+    session = onnxruntime.InferenceSession(
+        str(model.artifacts / "model.onnx"), providers=["CPUExecutionProvider"]
+    )
+    for item in model.valid_items[:6]:
+        data = Path(item.path).read_bytes()
+        x = preprocess(decode_image(data), meta)
+        (logits,) = session.run(None, {"input": x})
+        z = logits[0].astype(np.float64) / meta["temperature"]
+        expected = np.exp(z - z.max()) / np.exp(z - z.max()).sum()
+
+        body = _post(client, data, Path(item.path).name).json()
+
+        got = {p["label"]: p["probability"] for p in body["probabilities"]}
+        for i, label in enumerate(meta["label_names"]):
+            assert got[label] == pytest.approx(float(expected[i]), abs=1e-6)
+
+
+def test_an_answer_below_the_threshold_is_marked_uncertain(
+    client, install_model, settings, jpeg_bytes
+):
+    version = install_model("two", promote=True)
+    assert version.uncertain_below is not None
+    body = _post(client, jpeg_bytes(1)).json()
+    assert body["uncertain"] == (body["confidence"] < version.uncertain_below)
+
+    settings.SNAPCLASS_UNCERTAIN_BELOW = 1.0  # the setting overrides the model's
+    assert _post(client, jpeg_bytes(1)).json()["uncertain"] is True
+    settings.SNAPCLASS_UNCERTAIN_BELOW = 0.0
+    assert _post(client, jpeg_bytes(1)).json()["uncertain"] is False
 
 
 def test_the_predictor_swaps_to_a_promoted_version_within_the_check_interval(
@@ -151,7 +193,6 @@ def test_a_web_process_predicts_without_importing_torch(trained, tmp_path):
         """
         import json, sys
         from pathlib import Path
-        from types import SimpleNamespace
         import django
         django.setup()
         from django.core.management import call_command
@@ -161,12 +202,15 @@ def test_a_web_process_predicts_without_importing_torch(trained, tmp_path):
         from django.urls import get_resolver
         get_resolver().url_patterns
         from classifier.registry import model_version_promote, model_version_register
+        from training.ml import TrainResult
         folder, image = Path(sys.argv[1]), sys.argv[2]
         meta = json.loads((folder / "meta.json").read_text())
+        result = TrainResult(
+            status="succeeded", device="cpu", seconds=0.0, epochs=[],
+            best_epoch=None, label_names=meta["label_names"],
+        )
         version = model_version_register(
-            run=None,
-            artifacts_dir=folder,
-            result=SimpleNamespace(label_names=meta["label_names"]),
+            run=None, artifacts_dir=folder, result=result
         )
         model_version_promote(version=version)
         with open(image, "rb") as f:

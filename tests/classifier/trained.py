@@ -187,3 +187,14 @@ def install(trained: TrainedModel, *, promote: bool = False, with_run: bool = Tr
     if promote:
         version = model_version_promote(version=version)
     return version
+
+
+def after_training(version):
+    """The promotion gate as the runner calls it: held-out images from the run."""
+    from classifier.registry import model_version_after_training
+    from training.runner import training_run_held_out
+
+    return model_version_after_training(
+        version,
+        held_out_for=lambda current: training_run_held_out(version.run, current),
+    )

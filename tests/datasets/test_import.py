@@ -45,7 +45,8 @@ def test_it_imports_a_parent_label_folder_and_creates_labels(tmp_path):
     assert report == {
         "imported": 3,
         "duplicates": 0,
-        "near_duplicates": 0,
+        "joined_groups": 0,
+        "conflicts": 0,
         "rejected": 1,
         "rejected_reasons": {"not_an_image": 1},
     }

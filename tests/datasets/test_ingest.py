@@ -4,13 +4,14 @@ import pytest
 from django.core.files.storage import default_storage
 
 from datasets import imaging
-from datasets.models import Image, ImageChange, ImageStatus, Label
+from datasets.models import Image, ImageChange, ImageStatus, Label, ReviewReason
 from datasets.selectors import label_list_with_counts
 from datasets.services import (
     DuplicateImage,
     IngestItem,
     image_delete,
     image_fields,
+    image_flag,
     image_ingest,
     image_ingest_many,
     image_mark_reviewed,
@@ -67,13 +68,62 @@ def test_it_refuses_an_exact_duplicate_and_writes_nothing(label, settings):
     )
 
 
-def test_it_flags_a_near_duplicate_for_review(label):
+def test_a_new_image_starts_its_own_group(label):
+    image = ingest(make_jpeg(3), label)
+    assert image.group_key == image.sha256 and image.review_reason == ""
+
+
+def test_a_near_duplicate_of_the_same_label_joins_the_group_and_is_trained(label):
     original = ingest(make_jpeg(3, size=(640, 480)), label)
 
     near = ingest(make_jpeg(3, size=(600, 450)), label)
 
-    assert near.status == ImageStatus.REVIEW
+    assert near.status == ImageStatus.ACTIVE and near.review_reason == ""
     assert near.near_duplicate_of == original
+    assert near.group_key == original.group_key == original.sha256
+
+
+def test_a_near_duplicate_of_another_label_waits_for_review(label):
+    original = ingest(make_jpeg(3, size=(640, 480)), label)
+    other = label_get_or_create(name="TV")
+
+    near = ingest(make_jpeg(3, size=(600, 450)), other)
+
+    assert near.status == ImageStatus.REVIEW
+    assert near.review_reason == ReviewReason.CONFLICT
+    assert near.near_duplicate_of == original
+    assert near.group_key == original.group_key  # accepted, it keeps its side
+
+
+def test_a_look_alike_of_a_deleted_image_waits_for_review(label):
+    original = ingest(make_jpeg(3, size=(640, 480)), label)
+    image_delete(images=[original])
+
+    near = ingest(make_jpeg(3, size=(600, 450)), label)
+
+    assert near.status == ImageStatus.REVIEW
+    assert near.review_reason == ReviewReason.DELETED_LOOKALIKE
+
+
+def test_a_caller_that_asks_for_review_says_why(label):
+    image = ingest(
+        make_jpeg(5), label, status=ImageStatus.REVIEW, review_reason="feedback"
+    )
+    assert image.status == ImageStatus.REVIEW and image.review_reason == "feedback"
+    image_mark_reviewed(images=[image])
+    image.refresh_from_db()
+    assert image.status == ImageStatus.ACTIVE and image.review_reason == ""
+
+
+def test_flagging_holds_an_image_back_for_review(label):
+    image = ingest(make_jpeg(6), label)
+
+    assert image_flag(images=[image]) == 1
+
+    image.refresh_from_db()
+    assert image.status == ImageStatus.REVIEW
+    assert image.review_reason == ReviewReason.FLAGGED
+    assert ImageChange.objects.get(image=image).action == "flag"
 
 
 @pytest.mark.parametrize("data", [b"", b"hello, not an image", make_jpeg(4)[:400]])
@@ -118,10 +168,12 @@ def test_a_batch_is_stored_in_a_few_queries_with_its_duplicates_sorted_out(
     assert all(o.status == ImageStatus.ACTIVE for o in new)
     assert isinstance(outcomes[20], DuplicateImage) and outcomes[20].existing == stored
     assert isinstance(outcomes[21], DuplicateImage) and outcomes[21].existing == new[3]
-    assert outcomes[22].status == ImageStatus.REVIEW
+    assert outcomes[22].status == ImageStatus.ACTIVE  # same label: trained
     assert outcomes[22].near_duplicate_of == original
-    assert outcomes[23].status == ImageStatus.REVIEW
+    assert outcomes[22].group_key == original.sha256
+    assert outcomes[23].status == ImageStatus.ACTIVE
     assert outcomes[23].near_duplicate_of == new[5]
+    assert outcomes[23].group_key == new[5].sha256
     assert Image.objects.count() == 2 + 22
     for image in outcomes[22:]:
         image.refresh_from_db()

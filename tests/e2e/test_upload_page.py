@@ -101,6 +101,67 @@ def test_browser_mode_answers_like_the_server_without_uploading(site, open_page)
     assert console.errors == []
 
 
+def test_browser_mode_shows_softmax_of_its_logits_over_the_temperature(site, open_page):
+    version = site.install("demo", promote=True)
+    assert version.temperature != 1.0
+    page, console = open_page(site.url + "/")
+    page.check("input[name=mode][value=browser]")
+
+    page.set_input_files("#image-input", str(CAMERA[2]))
+    wait_done(page)
+
+    logits = np.array(page.evaluate("window.snapclass.lastResult().logits"))
+    z = logits / version.temperature
+    expected = np.exp(z - z.max()) / np.exp(z - z.max()).sum()
+    shown = read_result(page)["probabilities"]
+    for i, label in enumerate(version.label_names):
+        assert shown[label] == pytest.approx(expected[i], abs=1e-6)
+    assert console.errors == []
+
+
+@pytest.mark.parametrize("where", ["server", "browser"])
+def test_an_uncertain_answer_says_not_sure(site, open_page, settings, where):
+    settings.SNAPCLASS_UNCERTAIN_BELOW = 1.0  # every answer is below the line
+    site.install("demo", promote=True)
+    page, console = open_page(site.url + "/")
+    if where == "browser":
+        page.check("input[name=mode][value=browser]")
+
+    page.set_input_files("#image-input", str(CAMERA[0]))
+    wait_done(page)
+
+    heading = page.inner_text("#result h2")
+    assert heading.startswith("Not sure — maybe " + read_result(page)["label"])
+    settings.SNAPCLASS_UNCERTAIN_BELOW = 0.0
+    page.reload()
+    if where == "browser":
+        page.check("input[name=mode][value=browser]")
+    page.set_input_files("#image-input", str(CAMERA[0]))
+    wait_done(page)
+    assert not page.is_visible("#not-sure")
+    assert console.errors == []
+
+
+def test_another_class_is_sent_by_its_name(site, open_page):
+    from classifier.models import Feedback
+
+    site.install("demo", promote=True)
+    page, console = open_page(site.url + "/")
+    page.set_input_files("#image-input", str(CAMERA[0]))
+    wait_done(page)
+
+    page.fill("#new-label", "Polaroid camera")
+    page.click("#new-label-button")
+    page.wait_for_selector("#feedback-form[data-state=sent]")
+
+    item = Feedback.objects.get()
+    assert item.correct_label.name == "Polaroid camera"
+    assert item.correct_label.is_active is False  # nothing trains on it yet
+    assert item.image.status == "review"
+    assert "Polaroid camera" in page.inner_text("#feedback-status")
+    assert console.errors == []
+
+
 def test_browser_mode_uploads_nothing(site, open_page):
     site.install("demo", promote=True)
     page, console = open_page(site.url + "/")
@@ -224,7 +285,7 @@ def test_wrong_it_is_sends_the_correction_for_review(site, open_page, where):
     predicted = read_result(page)["label"]
     correct = next(name for name in version.label_names if name != predicted)
 
-    buttons = page.locator("#feedback-form button[name=label]")
+    buttons = page.locator("#feedback-form button[name=label]:not([value=''])")
     shown = {
         buttons.nth(i).get_attribute("data-label")
         for i in range(buttons.count())

@@ -18,12 +18,19 @@ def make_image_folder(root: Path, per_label: int = 8, seed: int = 0) -> Path:
     return root
 
 
-def items_of(root: Path, *, valid_pct: float = 0.25, seed: int = 0) -> list[Item]:
+def items_of(
+    root: Path, *, valid_pct: float = 0.25, seed: int = 0, test_pct: float = 0.0
+) -> list[Item]:
     paths = sorted(root.glob("*/*.png"))
     labels = [p.parent.name for p in paths]
     keys = [p.relative_to(root).as_posix() for p in paths]
     sides = split_items(
-        keys, [None] * len(paths), labels, valid_pct=valid_pct, seed=seed
+        keys,
+        [None] * len(paths),
+        labels,
+        valid_pct=valid_pct,
+        test_pct=test_pct,
+        seed=seed,
     )
     return [
         Item(str(p), lab, s) for p, lab, s in zip(paths, labels, sides, strict=True)

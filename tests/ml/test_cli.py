@@ -32,7 +32,7 @@ def test_cli_trains_on_a_labelled_folder_and_prints_a_json_summary(
     assert code == 0
     assert summary["status"] == "succeeded"
     assert summary["label_names"] == ["blue", "green", "red"]
-    assert summary["n_train"] + summary["n_valid"] == 24
+    assert summary["n_train"] + summary["n_valid"] + summary["n_test"] == 24
     assert sum(map(sum, summary["confusion_matrix"])) == summary["n_valid"]
     assert (tmp_path / "model" / "model.onnx").is_file()
     assert "epoch 2/2 (unfrozen)" in err

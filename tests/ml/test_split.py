@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from training.ml import split_items
+from training.ml import split_groups, split_items
 from training.ml.folders import folder_items
 
 
@@ -60,12 +60,16 @@ def test_it_is_deterministic_and_ignores_input_order():
     assert split_items(keys, hashes, labels, valid_pct=0.2, seed=4) != first
 
 
-def test_it_stratifies_per_label():
-    keys, hashes, labels = dataset({"cat": 30, "dog": 25, "fox": 12})
-    sides = split_items(keys, hashes, labels, valid_pct=0.2, seed=0)
+def test_each_side_gets_about_its_share_of_every_label():
+    keys, hashes, labels = dataset({"cat": 400, "dog": 300, "fox": 200})
+    sides = split_items(keys, hashes, labels, valid_pct=0.2, test_pct=0.1, seed=0)
 
-    valid = Counter(lab for lab, s in zip(labels, sides, strict=True) if s == "valid")
-    assert valid == {"cat": 6, "dog": 5, "fox": 2}
+    for label, n in Counter(labels).items():
+        counts = Counter(
+            s for lab, s in zip(labels, sides, strict=True) if lab == label
+        )
+        assert counts["valid"] / n == pytest.approx(0.2, abs=0.06)
+        assert counts["test"] / n == pytest.approx(0.1, abs=0.05)
 
 
 def test_every_label_with_two_groups_gets_a_valid_and_a_train_item():
@@ -113,9 +117,49 @@ def test_hashes_further_apart_than_max_distance_are_not_grouped():
 
 
 def test_items_without_a_hash_are_their_own_group():
-    keys = [f"k{i}" for i in range(10)]
-    sides = split_items(keys, [None] * 10, ["x"] * 10, valid_pct=0.3, seed=0)
-    assert Counter(sides) == {"train": 7, "valid": 3}
+    keys = [f"k{i}" for i in range(200)]
+    sides = split_items(keys, [None] * 200, ["x"] * 200, valid_pct=0.3, seed=0)
+    assert Counter(sides)["valid"] / 200 == pytest.approx(0.3, abs=0.08)
+
+
+def test_a_group_keeps_its_side_when_other_groups_come_and_go():
+    rnd = random.Random(0)
+    groups = [f"{rnd.getrandbits(64):016x}" for _ in range(300)]
+    labels = [rnd.choice("abc") for _ in groups]
+    before = split_groups(groups, labels, valid_pct=0.2, test_pct=0.1, seed=42)
+
+    # Drop a third of the groups, add 100 new ones, shuffle the order.
+    kept = [i for i in range(300) if i % 3]
+    new = [f"{rnd.getrandbits(64):016x}" for _ in range(100)]
+    order = [(groups[i], labels[i]) for i in kept] + [(g, "a") for g in new]
+    rnd.shuffle(order)
+    after = split_groups(
+        [g for g, _ in order],
+        [lab for _, lab in order],
+        valid_pct=0.2,
+        test_pct=0.1,
+        seed=42,
+    )
+
+    side_before = dict(zip(groups, before, strict=True))
+    for (group, _), side in zip(order, after, strict=True):
+        if group in side_before:
+            assert side == side_before[group]
+    assert set(after) == {"train", "valid", "test"}
+
+
+def test_members_of_one_group_share_a_side():
+    groups = ["g1", "g1", "g1", "g2", "g2"] + [f"x{i}" for i in range(50)]
+    labels = ["a"] * 55
+    sides = split_groups(groups, labels, valid_pct=0.3, test_pct=0.2, seed=1)
+    assert len(set(sides[:3])) == 1 and len(set(sides[3:5])) == 1
+
+
+def test_a_small_label_still_gets_a_training_and_a_validation_group():
+    # Whatever the hashes say, two groups of a label are split one each way.
+    for seed in range(30):
+        sides = split_groups(["p", "q"], ["tiny", "tiny"], valid_pct=0.2, seed=seed)
+        assert sorted(sides) == ["train", "valid"]
 
 
 @pytest.mark.parametrize(

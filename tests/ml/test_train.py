@@ -108,7 +108,9 @@ def test_per_image_covers_every_train_and_valid_item(trained, items):
 
 
 def test_per_image_rows_of_valid_items_match_the_learner(trained, items):
-    probs = learner_valid_probs(trained)
+    # The rows carry the calibrated probabilities: softmax(logits / T).
+    t = trained.result.calibration["temperature"]
+    probs = softmax(np.log(learner_valid_probs(trained)) / t)
     rows = [r for r in trained.result.per_image if r["split"] == "valid"]
     names = trained.result.label_names
 
@@ -220,7 +222,12 @@ def test_should_cancel_stops_the_run_between_batches(items, tmp_path, tiny_confi
     result = train(tiny_config(batch_size=4), items, tmp_path / "out", callbacks)
 
     assert result.status == "cancelled"
-    assert callbacks.started == {"device": "cpu", "n_epochs": 3, "n_batches": 4}
+    n_train = sum(item.split == "train" for item in items)
+    assert callbacks.started == {
+        "device": "cpu",
+        "n_epochs": 3,
+        "n_batches": n_train // 4,  # the last, incomplete batch is dropped
+    }
     assert callbacks.batches == [(0, 0), (0, 1), (0, 2)]
     assert result.epochs == []
     assert result.artifacts == {} and result.per_image == []
@@ -246,7 +253,7 @@ def test_raising_train_cancelled_ends_the_run_after_what_was_measured(
     ("change", "message"),
     [
         (lambda items: [], "No items"),
-        (lambda items: [i._replace(split="test") for i in items], "split"),
+        (lambda items: [i._replace(split="holdout") for i in items], "split"),
         (lambda items: [i._replace(label="one") for i in items], "two labels"),
         (lambda items: [i._replace(split="train") for i in items], "validation"),
     ],

@@ -138,7 +138,7 @@ def test_it_filters_by_actual_label_predicted_label_and_split(
 
 
 def test_an_unknown_filter_value_is_a_400_not_a_500(curator_client, finished_run):
-    response = curator_client.get(cleaner_url(finished_run, split="test"))
+    response = curator_client.get(cleaner_url(finished_run, split="holdout"))
 
     assert response.status_code == 400
     assert "split" in response.content.decode()
@@ -534,23 +534,26 @@ def test_the_runs_page_summarises_changes_since_the_last_run(
 
 @pytest.fixture
 def near_duplicates(db):
-    """An original, two near copies of it (ingested as `review`), and a stranger."""
+    """An original, two near copies of it (one filed under another label, waiting
+    for review; one under its own, trained on) and a stranger."""
     from io import BytesIO
 
     from PIL import Image as PILImage
 
     label = Label.objects.get_or_create(slug="tv", name="TV")[0]
+    other = Label.objects.get_or_create(slug="camera", name="camera")[0]
     data = make_jpeg(1, size=(320, 240))
     original = image_ingest(data=data, label=label, source_kind="upload")
     copies = []
-    for size in ((300, 225), (280, 210)):
+    for size, copy_label in (((300, 225), other), ((280, 210), label)):
         out = BytesIO()
         PILImage.open(BytesIO(data)).resize(size).save(out, "JPEG", quality=80)
         copies.append(
-            image_ingest(data=out.getvalue(), label=label, source_kind="upload")
+            image_ingest(data=out.getvalue(), label=copy_label, source_kind="upload")
         )
     stranger = image_ingest(data=make_jpeg(2), label=label, source_kind="upload")
-    assert [c.status for c in copies] == ["review", "review"]
+    assert [c.status for c in copies] == ["review", "active"]
+    assert {c.group_key for c in copies} == {original.group_key}
     return original, copies, stranger
 
 

@@ -179,5 +179,9 @@ def test_the_run_pages_show_metrics_and_top_losses(small_dataset, client):
     body = detail.content.decode()
     assert 'id="confusion"' in body and 'id="loss-chart"' in body
     assert body.count("<figure>") == min(24, Image.objects.count())
+    assert run.test_count > 0 and 'id="run-test"' in body
+    assert 'id="test-confusion"' in body and 'id="run-calibration"' in body
     api = client.get(reverse("trainingrun-detail", args=[run.pk])).json()
     assert len(api["epochs"]) == 2 and api["model_version"] == run.model_version.pk
+    assert api["test_metrics"]["n"] == api["test_count"] == run.test_count
+    assert api["calibration"]["temperature"] > 0

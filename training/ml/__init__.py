@@ -17,7 +17,7 @@ from training.ml.config import (
     TrainConfig,
     TrainResult,
 )
-from training.ml.split import split_items
+from training.ml.split import split_groups, split_items
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -34,6 +34,7 @@ __all__ = [
     "TrainConfig",
     "TrainResult",
     "load_model",
+    "split_groups",
     "split_items",
     "train",
 ]

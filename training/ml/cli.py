@@ -3,38 +3,49 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import signal
 import sys
 from collections.abc import Sequence
 from typing import Any
 
-from training.ml.backbones import BACKBONES, BackboneUnavailable
-from training.ml.config import RESIZE_METHODS, TrainCallbacks, TrainConfig
+from training.ml.backbones import BackboneUnavailable
+from training.ml.config import (
+    TrainCallbacks,
+    TrainConfig,
+    field_choices,
+    field_kind,
+)
 
 
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
-    """The TrainConfig flags, shared with bench/plain_fastai.py."""
-    d = TrainConfig()
-    parser.add_argument("--backbone", default=d.backbone, choices=sorted(BACKBONES))
-    parser.add_argument("--epochs", type=int, default=d.epochs)
-    parser.add_argument("--freeze-epochs", type=int, default=d.freeze_epochs)
-    parser.add_argument("--lr", type=float, default=d.base_lr, dest="base_lr")
-    parser.add_argument("--image-size", type=int, default=d.image_size)
-    parser.add_argument("--valid-pct", type=float, default=d.valid_pct)
-    parser.add_argument("--seed", type=int, default=d.seed)
-    parser.add_argument("--batch-size", type=int, default=d.batch_size)
-    parser.add_argument("--device", default=d.device, choices=["auto", "cpu", "cuda"])
-    parser.add_argument("--num-workers", type=int, default=d.num_workers)
-    parser.add_argument("--weights-dir", default=d.weights_dir)
-    parser.add_argument(
-        "--resize-method", default=d.resize_method, choices=RESIZE_METHODS
-    )
+    """A flag per TrainConfig field, from its metadata (bench/plain_fastai.py too)."""
+    for f in dataclasses.fields(TrainConfig):
+        flags = [f"--{f.name.replace('_', '-')}"]
+        if f.name == "base_lr":
+            flags.append("--lr")  # the notebook's name for it
+        parser.add_argument(
+            *flags,
+            dest=f.name,
+            type=field_kind(f),
+            default=f.default,
+            choices=field_choices(f),
+            help=config_help(f),
+        )
+
+
+def config_help(f: dataclasses.Field) -> str:
+    """A field's help text with its bounds."""
+    low, high = f.metadata.get("min"), f.metadata.get("max")
+    bounds = f" ({low}..{high})" if low is not None and high is not None else ""
+    return f.metadata.get("help", "") + bounds
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    fields = TrainConfig().to_dict()
-    return TrainConfig.from_dict({k: getattr(args, k) for k in fields})
+    return TrainConfig.from_dict(
+        {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)}
+    )
 
 
 class PrintProgress(TrainCallbacks):
@@ -92,11 +103,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         config = config_from_args(args)
         items = folder_items(
-            args.data_dir, valid_pct=config.valid_pct, seed=config.seed
+            args.data_dir,
+            valid_pct=config.valid_pct,
+            test_pct=config.test_pct,
+            seed=config.seed,
         )
         n_valid = sum(item.split == "valid" for item in items)
+        n_test = sum(item.split == "test" for item in items)
+        n_train = len(items) - n_valid - n_test
         print(
-            f"{len(items)} images, {len(items) - n_valid} train / {n_valid} valid",
+            f"{len(items)} images, {n_train} train / {n_valid} valid / {n_test} test",
             file=sys.stderr,
             flush=True,
         )
@@ -121,9 +137,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             "valid_loss",
             "label_names",
             "confusion_matrix",
+            "test",
+            "calibration",
+            "notes",
             "artifacts",
         )
     }
-    summary["n_train"], summary["n_valid"] = len(items) - n_valid, n_valid
+    summary.update(n_train=n_train, n_valid=n_valid, n_test=n_test)
     print(json.dumps(summary), flush=True)
     return 0 if result.status == "succeeded" else 130

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -11,53 +12,118 @@ RESIZE_METHODS = ("squish", "crop")
 DEVICES = ("auto", "cpu", "cuda")
 
 
+def _backbone_names() -> tuple[str, ...]:
+    from training.ml.backbones import BACKBONES
+
+    return tuple(BACKBONES)
+
+
+def option(
+    default: Any,
+    help: str,
+    *,
+    min: float | None = None,
+    max: float | None = None,
+    choices: tuple[str, ...] | Callable[[], tuple[str, ...]] | None = None,
+    public: bool = True,
+) -> Any:
+    """A TrainConfig field with what every interface needs to offer it.
+
+    The `train` command's flags, the run form, the API serializer and
+    `python -m training.ml` are generated from these (training/ml/cli.py and
+    training/interfaces.py); `public=False` fields are set by the server only.
+    """
+    return field(
+        default=default,
+        metadata={
+            "help": help,
+            "min": min,
+            "max": max,
+            "choices": choices,
+            "public": public,
+        },
+    )
+
+
+def field_choices(f: dataclasses.Field) -> tuple[str, ...] | None:
+    choices = f.metadata.get("choices")
+    return choices() if callable(choices) else choices
+
+
 @dataclass
 class TrainConfig:
     """Hyper-parameters of one run; stored as JSON with the run."""
 
-    backbone: str = "efficientnet_lite0"
-    epochs: int = 4
-    base_lr: float | None = None  # None: fastai's fine_tune default (2e-3)
-    image_size: int = 224
-    valid_pct: float = 0.2
-    seed: int = 42
-    batch_size: int = 32
-    freeze_epochs: int = 1
-    device: str = "auto"  # "auto" | "cpu" | "cuda"
-    num_workers: int = 0
-    weights_dir: str | None = None  # where torchvision resnet weights may lie
-    resize_method: str = "squish"  # "squish" | "crop"
+    backbone: str = option(
+        "efficientnet_lite0",
+        "pretrained network to start from",
+        choices=_backbone_names,
+    )
+    epochs: int = option(4, "epochs with the whole network trainable", min=0, max=200)
+    freeze_epochs: int = option(
+        1, "epochs training only the new head first", min=0, max=50
+    )
+    base_lr: float | None = option(
+        None,
+        "base learning rate (empty: fastai's fine_tune default)",
+        min=1e-7,
+        max=1.0,
+    )
+    image_size: int = option(
+        224, "side of the square training images", min=32, max=1024
+    )
+    valid_pct: float = option(
+        0.2, "share of the groups held out for validation", min=0.05, max=0.5
+    )
+    test_pct: float = option(
+        0.1,
+        "share of the groups held out as the test split (never used to choose "
+        "anything)",
+        min=0.0,
+        max=0.4,
+    )
+    seed: int = option(42, "random seed (also fixes the split)", min=0, max=2**31 - 1)
+    batch_size: int = option(32, "images per training batch", min=1, max=1024)
+    resize_method: str = option(
+        "squish", "how images become squares", choices=RESIZE_METHODS
+    )
+    confidence_target: float = option(
+        0.9,
+        "answers at or above the model's 'not sure' threshold are right this often "
+        "on validation",
+        min=0.5,
+        max=0.999,
+    )
+    device: str = option("auto", "where to train", choices=DEVICES)
+    num_workers: int = option(0, "loader processes", min=0, max=64, public=False)
+    weights_dir: str | None = option(
+        None, "where torchvision resnet weights may lie", public=False
+    )
 
     def __post_init__(self) -> None:
         self.validate()
 
     def validate(self) -> None:
         """Raise ValueError naming the first bad value."""
-        for name, kinds in _FIELD_TYPES.items():
-            value = getattr(self, name)
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            kinds = _FIELD_TYPES[f.name]
             if isinstance(value, bool) or not isinstance(value, kinds):
-                raise ValueError(f"{name} has the wrong type: {value!r}")
-        if self.epochs < 0 or self.freeze_epochs < 0:
-            raise ValueError("epochs and freeze_epochs must be >= 0")
+                raise ValueError(f"{f.name} has the wrong type: {value!r}")
+            if value is None:
+                continue
+            low, high = f.metadata.get("min"), f.metadata.get("max")
+            if low is not None and value < low or high is not None and value > high:
+                raise ValueError(f"{f.name} must be {low}..{high}, got {value!r}")
+            choices = field_choices(f)
+            if choices is not None and value not in choices:
+                raise ValueError(
+                    f"Unknown {f.name} {value!r}; known: {', '.join(choices)}"
+                )
         if self.epochs + self.freeze_epochs < 1:
             raise ValueError("epochs + freeze_epochs must be >= 1")
-        if self.base_lr is not None and not self.base_lr > 0:
-            raise ValueError(f"base_lr must be > 0, got {self.base_lr}")
-        if not 16 <= self.image_size <= 1024:
-            raise ValueError(f"image_size must be 16..1024, got {self.image_size}")
-        if not 0.0 < self.valid_pct < 1.0:
-            raise ValueError(f"valid_pct must be between 0 and 1, got {self.valid_pct}")
-        if self.batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
-        if self.num_workers < 0:
-            raise ValueError(f"num_workers must be >= 0, got {self.num_workers}")
-        if self.device not in DEVICES:
-            raise ValueError(f"device must be one of {DEVICES}, got {self.device!r}")
-        if self.resize_method not in RESIZE_METHODS:
-            raise ValueError(
-                f"resize_method must be one of {RESIZE_METHODS}, "
-                f"got {self.resize_method!r}"
-            )
+        if self.valid_pct + self.test_pct >= 0.9:
+            raise ValueError("valid_pct + test_pct must leave 10% or more to train on")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -70,6 +136,11 @@ class TrainConfig:
         if unknown:
             raise ValueError(f"Unknown TrainConfig keys: {', '.join(unknown)}")
         return cls(**data)
+
+    @classmethod
+    def public_fields(cls) -> list[dataclasses.Field]:
+        """The fields users may set through the command, the page and the API."""
+        return [f for f in dataclasses.fields(cls) if f.metadata.get("public", True)]
 
 
 def _accepted_types(hint: Any) -> tuple[type, ...]:
@@ -84,12 +155,18 @@ _FIELD_TYPES = {
 }
 
 
+def field_kind(f: dataclasses.Field) -> type:
+    """float, int or str: what a form or a flag parses the field's value as."""
+    kinds = _FIELD_TYPES[f.name]
+    return float if float in kinds else int if int in kinds else str
+
+
 class Item(NamedTuple):
     """One image of a run: its file, its label and its side of the split."""
 
     path: str
     label: str
-    split: str  # "train" | "valid"
+    split: str  # "train" | "valid" | "test"
 
 
 class TrainCancelled(Exception):
@@ -123,8 +200,12 @@ class TrainResult:
     """What a run measured and wrote.
 
     error_rate, confusion_matrix, per_class and valid_loss describe the kept
-    (best by validation loss) weights on the validation split; best_error_rate is
-    the lowest error rate any epoch reached.
+    (best by validation loss) weights on the validation split, with calibrated
+    probabilities; best_error_rate is the lowest error rate any epoch reached.
+    `test` holds the same figures on the test split (None without one), and
+    `calibration` the fitted temperature, the "not sure" threshold and the
+    expected calibration error before and after. `notes` say, in words, what the
+    run decided on its own (which epoch it kept and why).
     """
 
     status: str  # "succeeded" | "cancelled"
@@ -139,6 +220,9 @@ class TrainResult:
     confusion_matrix: list[list[int]] = field(default_factory=list)
     per_class: list[dict[str, Any]] = field(default_factory=list)
     per_image: list[dict[str, Any]] = field(default_factory=list)
+    test: dict[str, Any] | None = None
+    calibration: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
     artifacts: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:

@@ -25,16 +25,18 @@ def check_items(items: Sequence[Item]) -> list[str]:
     """Validate the items of a run and return the sorted label names."""
     if not items:
         raise ValueError("No items to train on")
-    bad = {item.split for item in items} - {"train", "valid"}
+    bad = {item.split for item in items} - {"train", "valid", "test"}
     if bad:
-        raise ValueError(f"Item split must be 'train' or 'valid', got {sorted(bad)}")
+        raise ValueError(
+            f"Item split must be 'train', 'valid' or 'test', got {sorted(bad)}"
+        )
     labels = sorted({item.label for item in items})
     if len(labels) < 2:
         raise ValueError("Need at least two labels to train a classifier")
     n_train = sum(item.split == "train" for item in items)
     if n_train < 2:
         raise ValueError("Need at least two training items")
-    if n_train == len(items):
+    if not any(item.split == "valid" for item in items):
         raise ValueError("Need at least one validation item")
     return labels
 

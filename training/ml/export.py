@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
-import json
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -21,15 +20,17 @@ import safetensors.torch
 import torch
 from torch import nn
 
+from training.ml.artifact import (  # noqa: F401  (re-exported for callers)
+    FORMAT,
+    INPUT_NAME,
+    META_FILE,
+    ONNX_FILE,
+    OUTPUT_NAME,
+    WEIGHTS_FILE,
+    ModelMeta,
+)
 from training.ml.backbones import get_backbone
 from training.ml.nets import create_model
-
-FORMAT = "snapclass-model/1"
-WEIGHTS_FILE = "weights.safetensors"
-META_FILE = "meta.json"
-ONNX_FILE = "model.onnx"
-INPUT_NAME = "input"
-OUTPUT_NAME = "logits"
 
 log = logging.getLogger(__name__)
 
@@ -130,31 +131,38 @@ def make_meta(
     std: tuple[float, ...],
     weights_sha256: str,
     extra: dict[str, Any],
-) -> dict[str, Any]:
-    return {
-        "format": FORMAT,
-        "architecture": architecture,
-        "label_names": list(label_names),
-        "num_classes": len(label_names),
-        "image_size": image_size,
-        "resize_method": resize_method,
-        "mean": list(mean),
-        "std": list(std),
-        "input_name": INPUT_NAME,
-        "output_name": OUTPUT_NAME,
-        "output": "logits",  # consumers apply softmax
-        "weights_file": WEIGHTS_FILE,
-        "weights_sha256": weights_sha256,
-        "onnx_file": ONNX_FILE,
-        "torch_version": torch.__version__,
-        "fastai_version": fastai.__version__,
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        **extra,
-    }
+    temperature: float = 1.0,
+    uncertain_below: float | None = None,
+) -> ModelMeta:
+    return ModelMeta(
+        architecture=architecture,
+        label_names=list(label_names),
+        image_size=image_size,
+        resize_method=resize_method,
+        mean=list(mean),
+        std=list(std),
+        weights_sha256=weights_sha256,
+        temperature=temperature,
+        uncertain_below=uncertain_below,
+        extra={
+            "output": "logits",  # consumers apply softmax(logits / temperature)
+            "torch_version": torch.__version__,
+            "fastai_version": fastai.__version__,
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
+            **extra,
+        },
+    )
 
 
-def write_meta(meta: dict[str, Any], path: Path) -> None:
-    path.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+def artifact_files() -> dict[str, str]:
+    """Artifact kind -> file name, as the registry records them."""
+    from training.ml.artifact import FILES
+
+    return dict(FILES)
+
+
+def write_meta(meta: ModelMeta, path: Path) -> None:
+    path.write_text(meta.to_json())
 
 
 def load_model(meta_path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
@@ -164,20 +172,15 @@ def load_model(meta_path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
     differs from the one recorded.
     """
     meta_path = Path(meta_path)
-    meta = json.loads(meta_path.read_text())
-    if meta.get("format") != FORMAT:
-        raise ValueError(f"{meta_path} is not a {FORMAT} file")
-    weights_name = meta.get("weights_file", WEIGHTS_FILE)
-    if Path(weights_name).name != weights_name:
-        raise ValueError(f"weights_file must be a bare file name: {weights_name!r}")
+    meta = ModelMeta.from_json(meta_path.read_bytes())
     # Hash the very bytes that get loaded, so the check cannot be raced.
-    data = (meta_path.parent / weights_name).read_bytes()
+    data = (meta_path.parent / meta.weights_file).read_bytes()
     digest = hashlib.sha256(data).hexdigest()
-    if digest != meta.get("weights_sha256"):
+    if digest != meta.weights_sha256:
         raise ValueError(
-            f"sha256 of {weights_name} is {digest}, meta.json says "
-            f"{meta.get('weights_sha256')}"
+            f"sha256 of {meta.weights_file} is {digest}, meta.json says "
+            f"{meta.weights_sha256}"
         )
-    model = build_model(meta["architecture"], int(meta["num_classes"]))
+    model = build_model(meta.architecture, meta.num_classes)
     model.load_state_dict(safetensors.torch.load(data), strict=True)
-    return model.eval(), meta
+    return model.eval(), meta.to_dict()

@@ -22,7 +22,9 @@ def image_phash(path: Path) -> str | None:
         return str(imagehash.phash(img.convert("RGB")))
 
 
-def folder_items(root: str | Path, *, valid_pct: float, seed: int) -> list[Item]:
+def folder_items(
+    root: str | Path, *, valid_pct: float, seed: int, test_pct: float = 0.0
+) -> list[Item]:
     """Every image below root, labelled by its immediate parent folder.
 
     Images directly in root have no label folder and are skipped. The split
@@ -40,7 +42,9 @@ def folder_items(root: str | Path, *, valid_pct: float, seed: int) -> list[Item]
     labels = [p.parent.name for p in paths]
     keys = [p.relative_to(root).as_posix() for p in paths]
     phashes = [image_phash(p) for p in paths]
-    sides = split_items(keys, phashes, labels, valid_pct=valid_pct, seed=seed)
+    sides = split_items(
+        keys, phashes, labels, valid_pct=valid_pct, test_pct=test_pct, seed=seed
+    )
     return [
         Item(str(p), label, side)
         for p, label, side in zip(paths, labels, sides, strict=True)

@@ -63,7 +63,9 @@ def run_training(
     set_seed(config.seed, reproducible=True)
     device = fit.resolve_device(config.device)
     device_name = fit.describe_device(device)
-    dls = data.make_dataloaders(config, items, backbone, label_names, device)
+    # The test split stays out of the DataLoaders: nothing is chosen on it.
+    fit_items = [item for item in items if item.split != "test"]
+    dls = data.make_dataloaders(config, fit_items, backbone, label_names, device)
     n_epochs = config.freeze_epochs + config.epochs
     tracker = fit.RunTracker(callbacks, n_epochs)
     learn = fit.make_learner(config, backbone, dls, tracker)
@@ -98,7 +100,7 @@ def run_training(
         model.load_state_dict(tracker.best_state)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    artifacts, onnx_logits = write_artifacts(model.cpu(), dls, config, label_names, out)
+    meta, onnx_logits = write_artifacts(model.cpu(), dls, config, label_names, out)
     exported = time.perf_counter()
 
     model.to(device)
@@ -106,14 +108,49 @@ def run_training(
     # torch, and it scores the very file that will serve predictions.
     logits = onnx_logits if device.type == "cpu" else evaluate.torch_logits(model)
     predictions = evaluate.predict_items(logits, dls, items)
-    summary = evaluate.summarize(items, label_names, predictions)
+    calibration = evaluate.calibration(
+        items, predictions, target_accuracy=config.confidence_target
+    )
+    meta.temperature = calibration["temperature"]
+    meta.uncertain_below = calibration["uncertain_below"]
+    meta.extra["calibration"] = calibration
+    export.write_meta(meta, out / export.META_FILE)
+    summary = evaluate.summarize(
+        items, label_names, predictions, calibration["temperature"]
+    )
     log.info(
         "trained in %.1fs, exported in %.1fs, evaluated in %.1fs",
         fitted - started,
         exported - fitted,
         time.perf_counter() - exported,
     )
-    return result("succeeded", artifacts=artifacts, **summary)
+    artifacts = {
+        kind: str(out / name) for kind, name in export.artifact_files().items()
+    }
+    return result(
+        "succeeded",
+        artifacts=artifacts,
+        calibration=calibration,
+        notes=kept_epoch_notes(tracker.rows, tracker.best_epoch),
+        **summary,
+    )
+
+
+def kept_epoch_notes(rows: list[dict], best_epoch: int | None) -> list[str]:
+    """Say which epoch the run kept when it was not the last one."""
+    if best_epoch is None or not rows or best_epoch == rows[-1]["epoch"]:
+        return []
+    kept = rows[best_epoch]
+    if kept["phase"] == "frozen" and any(r["phase"] == "unfrozen" for r in rows):
+        return [
+            f"Kept epoch {best_epoch + 1} of {len(rows)}, the new head on the frozen "
+            "pretrained network: fine-tuning the whole network did not lower the "
+            "validation loss."
+        ]
+    return [
+        f"Kept epoch {best_epoch + 1} of {len(rows)}, the one with the lowest "
+        "validation loss."
+    ]
 
 
 def write_artifacts(
@@ -122,16 +159,15 @@ def write_artifacts(
     config: TrainConfig,
     label_names: list[str],
     out: Path,
-) -> tuple[dict[str, str], evaluate.Logits]:
-    """weights.safetensors, model.onnx (checked against torch), then meta.json.
+) -> tuple[export.ModelMeta, evaluate.Logits]:
+    """weights.safetensors and model.onnx (checked against torch).
 
-    Returns the artifacts' paths and the ONNX model's logits function.
+    Returns the model's metadata, to be written once calibration is known, and
+    the ONNX model's logits function.
     """
     backbone = get_backbone(config.backbone)
-    weights = out / export.WEIGHTS_FILE
+    sha256 = export.save_weights(model, out / export.WEIGHTS_FILE)
     onnx_path = out / export.ONNX_FILE
-    meta_path = out / export.META_FILE
-    sha256 = export.save_weights(model, weights)
     how = export.export_onnx(model, onnx_path, config.image_size)
     onnx_logits = export.onnx_logits(onnx_path)
     xb, _ = dls.valid.one_batch()
@@ -149,6 +185,4 @@ def write_artifacts(
         weights_sha256=sha256,
         extra={**how, "onnx_max_abs_diff": diff, "train_config": config.to_dict()},
     )
-    export.write_meta(meta, meta_path)
-    paths = {"weights": str(weights), "meta": str(meta_path), "onnx": str(onnx_path)}
-    return paths, onnx_logits
+    return meta, onnx_logits

@@ -31,6 +31,7 @@
     preview: $("preview"),
     topLabel: $("top-label"),
     topConfidence: $("top-confidence"),
+    notSure: $("not-sure"),
     bars: $("bars"),
     version: $("model-version"),
     backend: $("backend"),
@@ -262,9 +263,11 @@
     return browser.loading;
   }
 
-  function softmax(logits) {
-    const max = Math.max(...logits);
-    const exps = logits.map((v) => Math.exp(v - max));
+  // Calibrated probabilities, as the server computes them: softmax(logits / T).
+  function softmax(logits, temperature) {
+    const scaled = logits.map((v) => v / (temperature || 1));
+    const max = Math.max(...scaled);
+    const exps = scaled.map((v) => Math.exp(v - max));
     const sum = exps.reduce((a, b) => a + b, 0);
     return exps.map((v) => v / sum);
   }
@@ -282,13 +285,15 @@
     const outputs = await browser.session.run({ [model.input_name || "input"]: tensor });
     const finished = performance.now();
     const logits = Array.from(outputs[model.output_name || "logits"].data);
-    const probs = softmax(logits);
+    const probs = softmax(logits, model.temperature);
     const ranked = model.label_names
       .map((label, i) => ({ label, probability: probs[i] }))
       .sort((a, b) => b.probability - a.probability);
+    const threshold = model.uncertain_below;
     return {
       label: ranked[0].label,
       confidence: ranked[0].probability,
+      uncertain: threshold !== null && threshold !== undefined && ranked[0].probability < threshold,
       probabilities: ranked,
       model_version: model.version,
       logits,
@@ -318,17 +323,20 @@
     delete feedbackForm.dataset.state;
     feedbackStatus.textContent = "";
     feedbackForm.querySelectorAll("button[name=label]").forEach((button) => {
-      button.hidden = button.dataset.label === result.label;
+      button.hidden = Boolean(button.value) && button.dataset.label === result.label;
       button.disabled = false;
     });
+    const typed = $("new-label");
+    if (typed) typed.value = "";
   }
 
-  async function sendFeedback(label, labelName) {
+  async function sendFeedback(label, labelName, newLabel) {
     const result = answered;
     const { blob, name } = await result.feedbackImage();
     const body = new FormData();
     body.append("image", blob, name);
     body.append("label", label);
+    if (newLabel) body.append("new_label", newLabel);
     body.append("predicted_label", result.label);
     body.append("model_version", String(result.model_version));
     if (result.prediction_id) body.append("prediction", String(result.prediction_id));
@@ -345,8 +353,14 @@
       buttons.forEach((b) => (b.disabled = true));
       feedbackForm.dataset.state = "busy";
       feedbackStatus.textContent = "Sending…";
+      // "... another class": the name typed beside the button.
+      const newLabel = button.value ? "" : $("new-label").value.trim();
       try {
-        feedbackStatus.textContent = await sendFeedback(button.value, button.dataset.label);
+        feedbackStatus.textContent = await sendFeedback(
+          button.value,
+          button.value ? button.dataset.label : newLabel,
+          newLabel
+        );
         feedbackForm.dataset.state = "sent";
       } catch (e) {
         if (!(e instanceof PredictError)) console.warn(e);
@@ -374,6 +388,8 @@
   function showResult(result) {
     ui.topLabel.textContent = result.label;
     ui.topConfidence.textContent = (100 * result.confidence).toFixed(0);
+    if (ui.notSure) ui.notSure.hidden = !result.uncertain;
+    ui.result.dataset.uncertain = result.uncertain ? "true" : "false";
     ui.bars.replaceChildren(
       ...result.probabilities.map(({ label, probability }) => {
         const li = document.createElement("li");
@@ -492,5 +508,6 @@
     preprocess,
     ensureSession,
     browser,
+    lastResult: () => answered,
   };
 })();
