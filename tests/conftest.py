@@ -57,3 +57,25 @@ def trained(request, tmp_path_factory):
         return models[name]
 
     return get
+
+
+def _group_member(django_user_model, username: str, group: str):
+    from django.contrib.auth.models import Group
+
+    user = django_user_model.objects.create_user(
+        username=username, password="pw-" + username, is_staff=True
+    )
+    user.groups.add(Group.objects.get(name=group))
+    return user
+
+
+@pytest.fixture
+def viewer(django_user_model):
+    """A staff user in the read-only `viewers` group."""
+    return _group_member(django_user_model, "vera-viewer", "viewers")
+
+
+@pytest.fixture
+def curator(django_user_model):
+    """A staff user in the `curators` group."""
+    return _group_member(django_user_model, "cora-curator", "curators")
