@@ -55,7 +55,9 @@ class ModelVersion(models.Model):
 
     @property
     def onnx_url(self) -> str:
-        return settings.MEDIA_URL + self.onnx_path
+        from django.core.files.storage import default_storage
+
+        return default_storage.url(self.onnx_path)
 
     @property
     def image_size(self) -> int | None:

@@ -23,6 +23,7 @@ from classifier.errors import ArtifactMismatch
 from classifier.models import ModelVersion
 from classifier.predictor import OnnxModel
 from classifier.selectors import model_version_current
+from datasets import media
 from datasets.imaging import ImageRejected
 from datasets.services import image_decode
 from training.models import RunImage
@@ -46,12 +47,14 @@ _ANY = object()
 
 
 def model_version_register(
-    *, run: Any, artifacts_dir: Path, result: Any
+    *, run: Any, artifacts_dir: Path, result: Any, prefix: str | None = None
 ) -> ModelVersion:
     """Record the artifacts a training run wrote as a new (not current) version.
 
-    `artifacts_dir` must lie under MEDIA_ROOT; paths are stored relative to it,
-    with the sha256 of each file. The files are made read-only: a version's
+    `artifacts_dir` is the local folder training wrote. In the local media folder
+    the files are registered where they lie; otherwise (S3 storage) they are
+    uploaded under `prefix` (default models/<folder name>). Names are stored
+    with the sha256 of each file; local files are made read-only: a version's
     artifacts never change.
     """
     folder = Path(artifacts_dir)
@@ -60,7 +63,6 @@ def model_version_register(
         "meta": folder / artifacts.META_FILE,
         "onnx": folder / artifacts.ONNX_FILE,
     }
-    relative = {kind: artifacts.media_relative(path) for kind, path in paths.items()}
     contents = {}
     for kind, path in paths.items():
         try:
@@ -82,6 +84,7 @@ def model_version_register(
     if missing:
         raise ValueError(f"meta.json lacks {', '.join(missing)}")
 
+    relative = media.store_files(paths, prefix=prefix or f"models/{folder.name}")
     error_rate = getattr(result, "error_rate", None)
     valid_loss = getattr(result, "valid_loss", None)
     version = ModelVersion.objects.create(
@@ -107,7 +110,7 @@ def model_version_register(
         onnx_path=relative["onnx"],
         onnx_sha256=hashes["onnx"],
     )
-    for path in paths.values():
+    for path in paths.values() if media.is_local() else ():
         try:
             path.chmod(0o444)
         except OSError:  # pragma: no cover - some storages ignore modes
@@ -248,7 +251,7 @@ def model_versions_compare(
         images, labels = [], []
         for file, label in rows[start : start + _COMPARE_BATCH]:
             try:
-                images.append(image_decode(artifacts.media_path(file).read_bytes()))
+                images.append(image_decode(media.media_read(file)))
             except (OSError, ImageRejected, ArtifactMismatch):
                 skipped += 1
                 continue

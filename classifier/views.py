@@ -116,7 +116,7 @@ def page_config(version: ModelVersion | None) -> dict[str, Any]:
         model = {
             "version": version.pk,
             "label_names": version.label_names,
-            "onnx_url": settings.MEDIA_URL + version.onnx_path,
+            "onnx_url": version.onnx_url,
             "onnx_sha256": version.onnx_sha256,
             **version.preprocessing,
         }
