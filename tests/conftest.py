@@ -18,6 +18,14 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Rate-limit counters (a local-memory cache in tests) start empty."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
 def _media_root(tmp_path, settings):
     """Every test writes media into its own temporary folder."""
     settings.MEDIA_ROOT = tmp_path / "media"
