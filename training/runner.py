@@ -434,7 +434,8 @@ class _Heartbeat:
                         if self.claim is not None
                         else TrainingRun.objects.filter(pk=self.run_id)
                     )
-                    if not rows.update(heartbeat_at=timezone.now()) and self.claim:
+                    beat = rows.update(heartbeat_at=timezone.now())
+                    if not beat and self.claim and self._taken():
                         logger.warning("run %s: claim lost", self.run_id)
                         self.claim.lost.set()
                 except DatabaseError:  # a busy or restarting database: beat again
@@ -442,6 +443,11 @@ class _Heartbeat:
                     connection.close()
         finally:
             connection.close()
+
+    def _taken(self) -> bool:
+        """The row is there but no longer ours (a row this thread cannot see at
+        all, as in a test's open transaction, proves nothing)."""
+        return TrainingRun.objects.filter(pk=self.run_id).exists()
 
     def _check_hard_limit(self) -> None:
         if self.deadline is None or self.kill_after is None:
