@@ -87,3 +87,23 @@ def viewer(django_user_model):
 def curator(django_user_model):
     """A staff user in the `curators` group."""
     return _group_member(django_user_model, "cora-curator", "curators")
+
+
+def ensure_groups() -> None:
+    """The `curators` and `viewers` groups as the migrations make them.
+
+    Transactional tests flush every table after each test, data migrations' rows
+    included; tests that need the groups there call this.
+    """
+    import importlib
+
+    from django.apps import apps
+    from django.db import connection
+
+    for module in (
+        "datasets.migrations.0002_groups",
+        "classifier.migrations.0004_apikey_role_feedback_token_curator_perms",
+    ):
+        migration = importlib.import_module(module)
+        creator = getattr(migration, "create_groups", None) or migration.grant
+        creator(apps, connection.schema_editor())

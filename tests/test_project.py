@@ -34,7 +34,21 @@ def compose():
 
 def test_compose_has_the_production_services(compose):
     services = compose["services"]
-    assert set(services) == {"postgres", "redis", "web", "worker", "gpu-worker", "beat"}
+    assert set(services) == {
+        "proxy",
+        "postgres",
+        "redis",
+        "minio",
+        "web",
+        "worker",
+        "gpu-worker",
+        "beat",
+    }
+    assert "s3" in services["minio"]["profiles"]
+    proxy = services["proxy"]
+    assert "./deploy/Caddyfile:/etc/caddy/Caddyfile:ro" in proxy["volumes"]
+    assert "media:/data/media:ro" in proxy["volumes"]
+    assert not services["web"].get("ports")  # only the proxy is published
     app = {name: services[name] for name in ("web", "worker", "gpu-worker", "beat")}
     for name, service in app.items():
         assert service["build"] == "." and service["image"] == "snapclass:latest", name
