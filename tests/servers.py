@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -225,16 +226,18 @@ class PostgresServer:
     initdb refuses to run as root, so as root the cluster belongs to `postgres`.
     """
 
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path | None = None) -> None:
         self.port = free_port()
-        self.dir = tmp / "pgdata"
-        self.sockets = tmp / "pgsock"
-        self.sockets.mkdir(parents=True, exist_ok=True)
+        # A folder of its own: pytest's temporary folders are private to root.
+        self.home = Path(tempfile.mkdtemp(prefix="snapclass-pg-"))
+        self.dir = self.home / "pgdata"
+        self.sockets = self.home / "sock"
+        self.sockets.mkdir()
         self.user = None
         if os.geteuid() == 0:
             self.user = "postgres"
             owner = pwd.getpwnam(self.user)
-            for path in (tmp, self.sockets):
+            for path in (self.home, self.sockets):
                 os.chown(path, owner.pw_uid, owner.pw_gid)
         self._run(
             [_pg_bin("initdb"), "-D", str(self.dir), "-U", "postgres", "-A", "trust"],
@@ -254,7 +257,7 @@ class PostgresServer:
                 "-D",
                 str(self.dir),
                 "-l",
-                str(self.dir.parent / "postgres.log"),
+                str(self.home / "postgres.log"),
                 "-w",
                 "-t",
                 "60",
@@ -276,6 +279,14 @@ class PostgresServer:
         self.stop("fast")
         time.sleep(down_for)
         self.start()
+
+    def remove(self) -> None:
+        """Stop for good and delete the cluster."""
+        try:
+            self.stop("immediate")
+        except subprocess.CalledProcessError:
+            pass
+        shutil.rmtree(self.home, ignore_errors=True)
 
     def database_url(self, name: str) -> str:
         return f"postgres://postgres@127.0.0.1:{self.port}/{name}"
