@@ -64,7 +64,7 @@ def test_behind_one_proxy_only_the_address_it_appended_counts(settings):
 def test_a_new_forwarded_header_on_each_request_is_still_throttled(
     client, model, settings
 ):
-    settings.SNAPCLASS_PREDICT_RATE = "3/min"
+    settings.SNAPCLASS_PREDICT_RATE = "3/h"
     answers = [
         client.post(
             PREDICT, {"image": upload()}, HTTP_X_FORWARDED_FOR=f"10.0.0.{i}"
@@ -75,7 +75,7 @@ def test_a_new_forwarded_header_on_each_request_is_still_throttled(
 
 
 def test_throttles_count_images_not_requests(client, model, settings):
-    settings.SNAPCLASS_PREDICT_RATE = "4/min"
+    settings.SNAPCLASS_PREDICT_RATE = "4/h"
 
     first = client.post(PREDICT, {"images": [upload(i) for i in range(3)]})
     second = client.post(PREDICT, {"images": [upload(i) for i in range(3)]})
@@ -88,7 +88,7 @@ def test_throttles_count_images_not_requests(client, model, settings):
 
 
 def test_predict_by_url_has_its_own_rate(client, model, settings, local_server):
-    settings.SNAPCLASS_PREDICT_URL_RATE = "2/min"
+    settings.SNAPCLASS_PREDICT_URL_RATE = "2/h"
     settings.SNAPCLASS_PREDICT_URL_ALLOW_PRIVATE_HOSTS = ["127.0.0.1"]
     url = local_server.add(
         "/a.jpg", body=make_jpeg(3), headers={"Content-Type": "image/jpeg"}
@@ -116,7 +116,7 @@ def test_predict_by_url_has_a_short_deadline(client, model, settings, local_serv
 
 
 def test_feedback_is_rate_limited(client, model, settings):
-    settings.SNAPCLASS_FEEDBACK_RATE = "2/min"
+    settings.SNAPCLASS_FEEDBACK_RATE = "2/h"
     label_get_or_create(name="red")
     codes = [
         client.post(
@@ -168,7 +168,7 @@ def test_the_upload_page_takes_one_file(client, model):
 def test_an_exhausted_client_is_refused_before_its_upload_is_parsed(
     client, model, settings
 ):
-    settings.SNAPCLASS_PREDICT_RATE = "1/min"
+    settings.SNAPCLASS_PREDICT_RATE = "1/h"
     assert client.post(PREDICT, {"image": upload()}).status_code == 200
     # A body the parser would refuse (400): the budget answers first.
     response = client.generic(
@@ -412,7 +412,7 @@ def test_the_admin_offers_only_the_roles_a_user_holds(client, viewer):
 
 
 def test_failed_sign_ins_are_rate_limited(client, django_user_model, settings):
-    settings.SNAPCLASS_LOGIN_RATE = "3/min"
+    settings.SNAPCLASS_LOGIN_RATE = "3/h"
     django_user_model.objects.create_user(
         "eve", password="right-password-1", is_staff=True
     )

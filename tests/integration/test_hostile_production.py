@@ -48,7 +48,7 @@ def prod(tmp_path_factory, postgres):
         REDIS_URL=redis.url,
         MEDIA_ROOT=str(media),
         SNAPCLASS_TRUSTED_PROXIES="1",
-        SNAPCLASS_PREDICT_RATE=f"{RATE}/min",
+        SNAPCLASS_PREDICT_RATE=f"{RATE}/h",
         GUNICORN_CMD_ARGS=(
             f"--access-logfile {access} --access-logformat '%(p)s %(s)s %(U)s'"
         ),
