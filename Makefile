@@ -10,6 +10,11 @@ PYTEST := $(BIN)/python -m pytest
 # pytest exits 5 when a selection holds no test: that is not a failure here.
 NO_TESTS_OK := || [ $$? -eq 5 ]
 
+# manage.py, wsgi and celery default to production settings; every target here
+# names the settings it runs with.
+setup run bench gpu-check: export DJANGO_SETTINGS_MODULE = config.settings.local
+test test-unit test-integration: export DJANGO_SETTINGS_MODULE = config.settings.test
+
 .PHONY: help install setup run test test-unit test-integration bench gpu-check lint format clean
 
 help:
@@ -20,9 +25,10 @@ help:
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(VENV)/.installed: requirements.txt | $(BIN)/python
+# Development installs both sets; the Docker image only requirements.txt.
+$(VENV)/.installed: requirements.txt requirements-dev.txt | $(BIN)/python
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -r requirements.txt
+	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $@
 
 node_modules/.installed: package.json package-lock.json

@@ -8,7 +8,8 @@ import sys
 import traceback
 from pathlib import Path
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+# The benches run on the embedded settings, whatever the shell has.
+os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings.local"
 
 from bench import BENCHES  # noqa: E402
 

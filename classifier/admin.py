@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -8,7 +9,11 @@ from django.utils.html import format_html
 from classifier.errors import ArtifactMismatch
 from classifier.models import APIKey, ModelVersion
 from classifier.registry import model_version_promote
-from classifier.services import api_key_create, api_key_revoke
+from classifier.services import (
+    api_key_create,
+    api_key_revoke,
+    api_key_role_allowed,
+)
 
 
 @admin.register(ModelVersion)
@@ -67,9 +72,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
         return False
 
     def has_promote_permission(self, request: HttpRequest) -> bool:
-        return request.user.is_staff and request.user.has_perm(
-            "classifier.change_modelversion"
-        )
+        return request.user.has_perm("classifier.change_modelversion")
 
     @admin.action(
         description="Promote to current (rolls back if older)", permissions=["promote"]
@@ -89,12 +92,40 @@ class ModelVersionAdmin(admin.ModelAdmin):
         self.message_user(request, f"Model v{version.pk} is now the current model.")
 
 
+class APIKeyForm(forms.ModelForm):
+    """A new key's name and role; only roles the signed-in user holds are offered."""
+
+    class Meta:
+        model = APIKey
+        fields = ["name", "role"]
+
+    def __init__(self, *args, user=None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.user = user
+        if "role" in self.fields:
+            self.fields["role"].choices = [
+                (value, text)
+                for value, text in APIKey.Role.choices
+                if api_key_role_allowed(user=user, role=value)
+            ]
+
+    def clean_role(self) -> str:
+        role = self.cleaned_data["role"]
+        if not api_key_role_allowed(user=self.user, role=role):
+            raise forms.ValidationError(
+                "You can only create keys with a role you hold yourself."
+            )
+        return role
+
+
 @admin.register(APIKey)
 class APIKeyAdmin(admin.ModelAdmin):
     """Keys are made here; the secret is shown once, then only its hash is kept."""
 
+    form = APIKeyForm
     list_display = [
         "name",
+        "role",
         "prefix",
         "active",
         "created_at",
@@ -102,7 +133,7 @@ class APIKeyAdmin(admin.ModelAdmin):
         "revoked_at",
         "created_by",
     ]
-    list_filter = [("revoked_at", admin.EmptyFieldListFilter)]
+    list_filter = ["role", ("revoked_at", admin.EmptyFieldListFilter)]
     search_fields = ["name", "prefix"]
     list_select_related = ["created_by"]
     readonly_fields = [
@@ -115,7 +146,20 @@ class APIKeyAdmin(admin.ModelAdmin):
     actions = ["revoke"]
 
     def get_fields(self, request: HttpRequest, obj: APIKey | None = None) -> list[str]:
-        return ["name"] if obj is None else ["name", *self.readonly_fields]
+        return ["name", "role"] if obj is None else ["name", *self.readonly_fields]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: APIKey | None = None):
+        # A key's role is fixed: make a new key for another role.
+        return self.readonly_fields if obj is None else ["role", *self.readonly_fields]
+
+    def get_form(self, request: HttpRequest, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+
+        class WithUser(form):
+            def __init__(self, *args, **kw) -> None:
+                super().__init__(*args, user=request.user, **kw)
+
+        return WithUser
 
     @admin.display(boolean=True, description="active")
     def active(self, key: APIKey) -> bool:
@@ -125,14 +169,15 @@ class APIKeyAdmin(admin.ModelAdmin):
         if change:
             obj.save(update_fields=["name"])
             return
-        key, raw = api_key_create(name=obj.name, user=request.user)
+        key, raw = api_key_create(name=obj.name, role=obj.role, user=request.user)
         obj.pk, obj.prefix, obj.hashed_key = key.pk, key.prefix, key.hashed_key
         self.message_user(
             request,
             format_html(
-                "The API key for “{}” is <code>{}</code>. Copy it now: it is "
+                "The {} API key for “{}” is <code>{}</code>. Copy it now: it is "
                 "shown only this once. Send it as "
                 "<code>Authorization: Api-Key &lt;key&gt;</code>.",
+                key.get_role_display().split(":")[0].lower(),
                 key.name,
                 raw,
             ),

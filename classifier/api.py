@@ -30,8 +30,8 @@ from classifier.serializers import (
     PredictUploadSerializer,
     PredictUrlSerializer,
 )
-from classifier.throttling import PredictRateThrottle
-from config.permissions import IsStaff
+from classifier.throttling import PredictRateThrottle, predict_spend
+from config.permissions import HasModelPerm
 from datasets.imaging import ImageRejected
 
 # A JSON body only carries a URL.
@@ -143,6 +143,9 @@ class PredictView(APIView):
         if not serializer.is_valid():
             raise _first_error(serializer.errors)
         v = serializer.validated_data
+        images = len(v["images"]) if "images" in v else 1
+        if images <= settings.SNAPCLASS_PREDICT_MAX_IMAGES:  # more: a 400 below
+            predict_spend(request, images, url="url" in v)
         if "url" in v:
             prediction = services.url_predict(url=v["url"])
         elif "image" in v:
@@ -210,8 +213,13 @@ class ModelVersionViewSet(viewsets.ReadOnlyModelViewSet):
             409: ErrorSerializer,
         },
     )
-    @action(detail=True, methods=["post"], permission_classes=[IsStaff])
+    @action(
+        detail=True,
+        methods=["post"],
+        permission_classes=[HasModelPerm.of("classifier.change_modelversion")],
+    )
     def promote(self, request: Request, pk: str | None = None) -> Response:
-        """Make this version current (staff); promoting an older one rolls back."""
+        """Make this version current (curators, curator keys); an older one rolls
+        back."""
         version = model_version_promote(version=self.get_object(), user=request.user)
         return Response(self.get_serializer(version).data)

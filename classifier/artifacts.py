@@ -13,6 +13,7 @@ from django.conf import settings
 
 from classifier.errors import ArtifactMismatch
 from classifier.models import ModelVersion
+from datasets import media
 from training.ml.artifact import FILES, ModelMeta
 
 KINDS = tuple(FILES)
@@ -46,10 +47,13 @@ def artifact_read(version: ModelVersion, kind: str) -> bytes:
     relative = getattr(version, f"{kind}_path")
     expected = getattr(version, f"{kind}_sha256")
     try:
-        data = media_path(relative).read_bytes()
+        if media.is_local():
+            data = media_path(relative).read_bytes()
+        else:
+            data = media.media_read(relative)
     except OSError as exc:
         raise ArtifactMismatch(
-            f"Model v{version.pk}: {relative} cannot be read ({exc.strerror})."
+            f"Model v{version.pk}: {relative} cannot be read ({exc.strerror or exc})."
         ) from None
     digest = sha256_bytes(data)
     if digest != expected:

@@ -17,8 +17,9 @@ KEYWORD = "Api-Key"
 class APIKeyAuthentication(BaseAuthentication):
     """Sets request.auth to the APIKey; the user stays anonymous.
 
-    A key grants what anonymous clients may do plus predicting when anonymous
-    prediction is off; it never grants staff or curator rights.
+    A key may predict (even when anonymous prediction is off) and holds the
+    permissions of its role (config.permissions.has_perm asks it): a curator key
+    may start scrapes and runs and promote models, a predict-only key may not.
     """
 
     def authenticate(self, request):

@@ -6,7 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
 
@@ -86,8 +86,19 @@ def feedback_submit(
     predicted_label: str = "",
     model_version_id: int | None = None,
     user: Any = None,
+    token_sha256: str | None = None,
 ) -> Feedback:
-    """Store the image (source `feedback`, status `review`) with both labels."""
+    """Store the image (source `feedback`, status `review`) with both labels.
+
+    `token_sha256` (the upload page's signed token) is single-use: a second
+    feedback with it raises InvalidFeedback and stores nothing.
+    """
+    if token_sha256 is not None and _token_used(token_sha256):
+        raise InvalidFeedback(
+            "This answer was already corrected; predict the image again to send "
+            "another correction.",
+            code="feedback_used",
+        )
     prediction = None
     if prediction_id is not None:
         prediction = PredictionLog.objects.filter(pk=prediction_id).first()
@@ -114,14 +125,27 @@ def feedback_submit(
         )
     except DuplicateImage as exc:  # already known: the feedback still counts
         image = exc.existing
-    return Feedback.objects.create(
-        image=image,
-        prediction=prediction,
-        model_version_id=model_version_id,
-        predicted_label=predicted_label[:64],
-        correct_label=correct_label,
-        user=user if getattr(user, "pk", None) else None,
-    )
+    try:
+        with transaction.atomic():
+            return Feedback.objects.create(
+                image=image,
+                prediction=prediction,
+                model_version_id=model_version_id,
+                predicted_label=predicted_label[:64],
+                correct_label=correct_label,
+                user=user if getattr(user, "pk", None) else None,
+                token_sha256=token_sha256,
+            )
+    except IntegrityError:  # the same token, posted twice at once
+        if token_sha256 is not None and _token_used(token_sha256):
+            raise InvalidFeedback(
+                "This answer was already corrected.", code="feedback_used"
+            ) from None
+        raise
+
+
+def _token_used(token_sha256: str) -> bool:
+    return Feedback.objects.filter(token_sha256=token_sha256).exists()
 
 
 @transaction.atomic

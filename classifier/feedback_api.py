@@ -10,7 +10,7 @@ from rest_framework.views import APIView
 from classifier import feedback
 from classifier.api import ERRORS, BoundedMultiPartParser, _first_error, _read
 from classifier.auth import APIKeyAuthentication, CanPredict
-from classifier.throttling import PredictRateThrottle
+from classifier.throttling import FeedbackRateThrottle
 
 MAX_ID = 2**31 - 1  # larger ids cannot exist; the database would refuse the query
 
@@ -58,7 +58,7 @@ class FeedbackView(APIView):
 
     authentication_classes = [APIKeyAuthentication, SessionAuthentication]
     permission_classes = [CanPredict]
-    throttle_classes = [PredictRateThrottle]
+    throttle_classes = [FeedbackRateThrottle]
     parser_classes = [BoundedMultiPartParser]
     renderer_classes = [JSONRenderer]
 

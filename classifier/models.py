@@ -59,17 +59,55 @@ class ModelVersion(models.Model):
 
     @property
     def onnx_url(self) -> str:
-        return settings.MEDIA_URL + self.onnx_path
+        from django.core.files.storage import default_storage
+
+        return default_storage.url(self.onnx_path)
 
     @property
     def image_size(self) -> int | None:
         return self.preprocessing.get("image_size")
 
 
+VIEW_PERMS = frozenset(
+    {
+        "datasets.view_label",
+        "datasets.view_image",
+        "datasets.view_scrapejob",
+        "training.view_trainingrun",
+        "classifier.view_modelversion",
+    }
+)
+CURATE_PERMS = frozenset(
+    {
+        "datasets.add_scrapejob",
+        "datasets.change_scrapejob",
+        "training.add_trainingrun",
+        "training.change_trainingrun",
+        "classifier.change_modelversion",
+    }
+)
+
+
 class APIKey(models.Model):
-    """A named secret another app sends to use the API; only its sha256 is kept."""
+    """A named secret another app sends to use the API; only its sha256 is kept.
+
+    Its role says what it may do beyond predicting; a key is made with a role
+    only by a user who holds that role's permissions.
+    """
+
+    class Role(models.TextChoices):
+        PREDICT = "predict", "Predict only"
+        VIEWER = "viewer", "Viewer: predict and read every image, job and run"
+        CURATOR = "curator", "Curator: also start scrapes and runs, promote models"
+
+    ROLE_PERMS = {
+        Role.PREDICT: frozenset(),
+        Role.VIEWER: VIEW_PERMS,
+        Role.CURATOR: VIEW_PERMS | CURATE_PERMS,
+    }
 
     name = models.CharField(max_length=100)
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.PREDICT)
     prefix = models.CharField(max_length=16, unique=True, editable=False)
     hashed_key = models.CharField(max_length=64, unique=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -94,6 +132,10 @@ class APIKey(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+    def has_perm(self, perm: str) -> bool:
+        """Like User.has_perm, from the role (config.permissions asks both)."""
+        return self.is_active and perm in self.ROLE_PERMS.get(self.role, frozenset())
 
 
 class PredictionLog(models.Model):
@@ -146,6 +188,11 @@ class Feedback(models.Model):
     )
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    # The sha256 of the upload page's signed token, when it came from there: a
+    # token makes one feedback row, never more.
+    token_sha256 = models.CharField(
+        max_length=64, null=True, blank=True, unique=True, editable=False
     )
     created_at = models.DateTimeField(auto_now_add=True)
 

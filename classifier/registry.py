@@ -23,6 +23,7 @@ from classifier.errors import ArtifactMismatch
 from classifier.models import ModelVersion
 from classifier.predictor import OnnxModel
 from classifier.selectors import model_version_current
+from datasets import media
 from datasets.imaging import ImageRejected
 from datasets.services import image_decode
 from training.ml import calibrate
@@ -55,17 +56,22 @@ HeldOutFor = Callable[[ModelVersion], HeldOut]
 
 
 def model_version_register(
-    *, run: Any, artifacts_dir: Path, result: TrainResult
+    *,
+    run: Any,
+    artifacts_dir: Path,
+    result: TrainResult,
+    prefix: str | None = None,
 ) -> ModelVersion:
     """Record the artifacts a training run wrote as a new (not current) version.
 
-    `artifacts_dir` must lie under MEDIA_ROOT; paths are stored relative to it,
-    with the sha256 of each file. The files are made read-only: a version's
+    `artifacts_dir` is the local folder training wrote. In the local media folder
+    the files are registered where they lie; otherwise (S3 storage) they are
+    uploaded under `prefix` (default models/<folder name>). Names are stored
+    with the sha256 of each file; local files are made read-only: a version's
     artifacts never change.
     """
     folder = Path(artifacts_dir)
     paths = {kind: folder / name for kind, name in artifacts.FILES.items()}
-    relative = {kind: artifacts.media_relative(path) for kind, path in paths.items()}
     contents = {}
     for kind, path in paths.items():
         try:
@@ -81,6 +87,7 @@ def model_version_register(
     if list(result.label_names) != meta.label_names:
         raise ValueError("the run's label names differ from meta.json's")
 
+    relative = media.store_files(paths, prefix=prefix or f"models/{folder.name}")
     version = ModelVersion.objects.create(
         run=run,
         label_names=meta.label_names,
@@ -108,7 +115,7 @@ def model_version_register(
         onnx_path=relative["onnx"],
         onnx_sha256=hashes["onnx"],
     )
-    for path in paths.values():
+    for path in paths.values() if media.is_local() else ():
         try:
             path.chmod(0o444)
         except OSError:  # pragma: no cover - some storages ignore modes
@@ -270,7 +277,7 @@ def model_versions_compare(
         images, rows = [], []
         for file, label, split in items[start : start + _COMPARE_BATCH]:
             try:
-                images.append(image_decode(artifacts.media_path(file).read_bytes()))
+                images.append(image_decode(media.media_read(file)))
             except (OSError, ImageRejected, ArtifactMismatch):
                 skipped += 1
                 continue

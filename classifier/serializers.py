@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.files.storage import default_storage
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -116,11 +117,11 @@ class ModelVersionSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(OpenApiTypes.URI)
     def get_onnx_url(self, version: ModelVersion) -> str:
-        return self._absolute(settings.MEDIA_URL + version.onnx_path)
+        return self._absolute(default_storage.url(version.onnx_path))
 
     @extend_schema_field(OpenApiTypes.URI)
     def get_meta_url(self, version: ModelVersion) -> str:
-        return self._absolute(settings.MEDIA_URL + version.meta_path)
+        return self._absolute(default_storage.url(version.meta_path))
 
     def _absolute(self, path: str) -> str:
         request = self.context.get("request")

@@ -18,7 +18,8 @@ from classifier.errors import InvalidPredictInput
 from classifier.models import APIKey
 from classifier.predictor import Prediction
 from classifier.selectors import api_key_find
-from datasets import fetch, scraping
+from config.errors import DomainError
+from datasets import fetch
 from datasets.imaging import ImageRejected
 from datasets.services import image_decode
 
@@ -67,18 +68,57 @@ def images_predict(*, images: Sequence[tuple[str, bytes]]) -> list[Prediction]:
     return model.predict(decoded)
 
 
+def url_fetch_limits() -> fetch.FetchLimits:
+    """Prediction by URL: its own short deadline, and never the scraping allowlist
+    (an anonymous client must not reach the hosts scraping may)."""
+    return fetch.FetchLimits(
+        max_bytes=settings.SNAPCLASS_MAX_FILE_BYTES,
+        deadline=settings.SNAPCLASS_PREDICT_URL_DEADLINE,
+        max_redirects=settings.SNAPCLASS_FETCH_MAX_REDIRECTS,
+        allow_private_hosts=frozenset(
+            settings.SNAPCLASS_PREDICT_URL_ALLOW_PRIVATE_HOSTS
+        ),
+    )
+
+
 def url_predict(*, url: str) -> Prediction:
     """Download an image through the safe fetcher, then classify it."""
     predictor.current_model()  # no download when nothing could answer
-    data = fetch.fetch_image(url, scraping.fetch_limits())
+    data = fetch.fetch_image(url, url_fetch_limits())
     return image_predict(data=data)
 
 
-def api_key_create(*, name: str, user: Any = None) -> tuple[APIKey, str]:
-    """A new key and its secret; the secret is shown once and stored only hashed."""
+class RoleNotHeld(DomainError):
+    http_status = 403
+    code = "permission_denied"
+
+
+def api_key_role_allowed(*, user: Any, role: str) -> bool:
+    """A user may hand out a role only when they hold its permissions."""
+    if role not in APIKey.ROLE_PERMS:
+        return False
+    if user is None or not getattr(user, "is_authenticated", False):
+        return role == APIKey.Role.PREDICT
+    return user.has_perms(APIKey.ROLE_PERMS[role])
+
+
+def api_key_create(
+    *, name: str, user: Any = None, role: str = APIKey.Role.PREDICT
+) -> tuple[APIKey, str]:
+    """A new key and its secret; the secret is shown once and stored only hashed.
+
+    Raises RoleNotHeld unless `user` holds every permission of `role` (None: a
+    command run by the operator, who may make any key).
+    """
     name = (name or "").strip()
     if not name:
         raise InvalidPredictInput("An API key needs a name.", code="invalid_name")
+    if role not in APIKey.ROLE_PERMS:
+        raise InvalidPredictInput(f"Unknown role {role!r}.", code="invalid_role")
+    if user is not None and not api_key_role_allowed(user=user, role=role):
+        raise RoleNotHeld(
+            f"You cannot create a {role} key: it needs permissions you do not have."
+        )
     while True:
         prefix = secrets.token_hex(4)
         if not APIKey.objects.filter(prefix=prefix).exists():
@@ -86,6 +126,7 @@ def api_key_create(*, name: str, user: Any = None) -> tuple[APIKey, str]:
     raw = f"{prefix}.{secrets.token_urlsafe(32)}"
     key = APIKey.objects.create(
         name=name[:100],
+        role=role,
         prefix=prefix,
         hashed_key=_hash(raw),
         created_by=user if getattr(user, "pk", None) else None,

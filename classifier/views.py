@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
 import logging
 from collections.abc import Callable
@@ -9,14 +10,16 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.admin.views.decorators import staff_member_required
 from django.core import signing
+from django.core.exceptions import RequestDataTooBig, TooManyFilesSent
 from django.http import HttpRequest, HttpResponse
+from django.http.multipartparser import MultiPartParserError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.templatetags.static import static
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 from PIL import Image as PILImage
+from rest_framework.exceptions import Throttled
 
 from classifier import feedback, services
 from classifier.errors import ArtifactMismatch
@@ -25,9 +28,14 @@ from classifier.models import ModelVersion
 from classifier.predictor import uncertain_threshold
 from classifier.registry import model_version_promote
 from classifier.selectors import model_version_current, model_version_list
-from classifier.throttling import PredictRateThrottle
+from classifier.throttling import (
+    FeedbackRateThrottle,
+    PredictRateThrottle,
+    predict_spend,
+)
 from config.api import error_response_data
 from config.errors import DomainError
+from config.permissions import page_perm_required
 from datasets.imaging import ImageRejected, fit_long_side
 from datasets.models import Label
 from datasets.services import image_decode
@@ -64,6 +72,9 @@ def error_messages() -> dict[str, str]:
         "unknown_label": "There is no such label",
         "feedback_expired": (
             "This answer is too old to correct; predict the image again first"
+        ),
+        "feedback_used": (
+            "This answer was already corrected; predict the image again first"
         ),
     }
 
@@ -106,7 +117,7 @@ def page_config(version: ModelVersion | None) -> dict[str, Any]:
         model = {
             "version": version.pk,
             "label_names": version.label_names,
-            "onnx_url": settings.MEDIA_URL + version.onnx_path,
+            "onnx_url": version.onnx_url,
             "onnx_sha256": version.onnx_sha256,
             **version.preprocessing,
             "temperature": version.temperature,
@@ -167,19 +178,26 @@ def feedback_labels(version: ModelVersion | None) -> list[Label]:
 
 
 def _predict_posted(request: HttpRequest, context: dict[str, Any]) -> int:
-    form = PredictForm(request.POST, request.FILES)
+    # The budget first: a client that has none left is refused before its upload
+    # is parsed (the body-limit middleware already bounded it to one file).
+    throttle = PredictRateThrottle()
+    if not throttle.allow_request(request, None):
+        return _throttled(context, throttle.wait())
+    try:
+        form = PredictForm(request.POST, request.FILES)
+        files = request.FILES.getlist("image")
+    except (RequestDataTooBig, TooManyFilesSent, MultiPartParserError) as exc:
+        status, body = error_response_data(exc) or (400, {"code": "bad_request"})
+        context["error"] = error_text(body["code"], body.get("detail", ""))
+        return status
     context["form"] = form
-    files = request.FILES.getlist("image")
     if not form.is_valid() or not files:
         context["error"] = error_text("missing_image")
         return 400
-    throttle = PredictRateThrottle()
-    if not throttle.allow_request(request, None):
-        wait = throttle.wait()
-        context["error"] = error_text("throttled") + (
-            f"; retry in {int(wait) + 1} s" if wait else ""
-        )
-        return 429
+    try:
+        predict_spend(request, 1)
+    except Throttled as exc:
+        return _throttled(context, exc.wait)
     try:
         image = image_decode(files[0].read())
         prediction = services.decoded_predict(image=image)
@@ -193,6 +211,13 @@ def _predict_posted(request: HttpRequest, context: dict[str, Any]) -> int:
     image_size = version.preprocessing.get("image_size") if version else None
     context["feedback_image"] = _feedback_token(image, image_size or PREVIEW_SIDE)
     return 200
+
+
+def _throttled(context: dict[str, Any], wait: float | None) -> int:
+    context["error"] = error_text("throttled") + (
+        f"; retry in {int(wait) + 1} s" if wait else ""
+    )
+    return 429
 
 
 def _jpeg(image: Any, quality: int) -> bytes:
@@ -224,18 +249,24 @@ def _feedback_token(image: PILImage.Image, image_size: int) -> str:
 @cross_origin_isolated
 @require_POST
 def feedback_page(request: HttpRequest) -> HttpResponse:
-    """ "Wrong? It is ..." without JavaScript: the form the result page carries."""
+    """ "Wrong? It is ..." without JavaScript: the form the result page carries.
+
+    Rate-limited like the API's feedback, and each signed token makes one row.
+    """
+    throttle = FeedbackRateThrottle()
+    if not throttle.allow_request(request, None):
+        context = page_context()
+        _throttled(context, throttle.wait())
+        return render(request, "classifier/predict.html", context, status=429)
+    token = request.POST.get("image", "")
     try:
-        encoded = signing.loads(
-            request.POST.get("image", ""),
-            salt=FEEDBACK_SALT,
-            max_age=FEEDBACK_MAX_AGE_S,
-        )
+        encoded = signing.loads(token, salt=FEEDBACK_SALT, max_age=FEEDBACK_MAX_AGE_S)
         data = base64.b64decode(encoded, validate=True)
     except (signing.BadSignature, ValueError, TypeError):
         return _page_error(request, "feedback_expired", status=400)
     try:
         item = feedback.feedback_submit(
+            token_sha256=hashlib.sha256(token.encode()).hexdigest(),
             data=data,
             correct_label=feedback.feedback_label(
                 label=request.POST.get("label", ""),
@@ -275,7 +306,7 @@ def model_list(request: HttpRequest) -> HttpResponse:
     return render(request, "classifier/models.html", {"versions": versions})
 
 
-@staff_member_required
+@page_perm_required("classifier.change_modelversion")
 @require_POST
 def model_promote(request: HttpRequest, pk: int) -> HttpResponse:
     version = get_object_or_404(ModelVersion, pk=pk)

@@ -18,6 +18,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from config.errors import DomainError
+from config.uploads import TooManyUploads
 from datasets.fetch import FetchError
 from datasets.imaging import ImageRejected
 
@@ -47,6 +48,11 @@ def error_response_data(exc: BaseException) -> tuple[int, dict[str, str]] | None
         return status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, {
             "detail": "The request body is too large.",
             "code": "too_large",
+        }
+    if isinstance(exc, TooManyUploads):
+        return status.HTTP_400_BAD_REQUEST, {
+            "detail": str(exc),
+            "code": "too_many_images",
         }
     if isinstance(exc, TooManyFilesSent):
         return status.HTTP_400_BAD_REQUEST, {

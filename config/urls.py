@@ -1,14 +1,20 @@
 from __future__ import annotations
 
+import re
+
 from django.conf import settings
 from django.contrib import admin
+from django.http import Http404
 from django.urls import include, path
 from django.views.static import serve
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from config.login import login
+
 admin.site.site_header = "Snapclass"
 admin.site.site_title = "Snapclass admin"
 admin.site.index_title = "Datasets, training runs and models"
+admin.site.login = login
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -23,11 +29,19 @@ urlpatterns = [
 ]
 
 
+# The media anyone may fetch, as the reverse proxy serves them (deploy/Caddyfile):
+# images, thumbnails and ONNX models; never weights, staging files or imports.
+PUBLIC_MEDIA = re.compile(r"^(images|thumbs)/[^/]+/[^/]+$|^models/[^/]+/model\.onnx$")
+
+
 def media(request, path: str):
+    if not PUBLIC_MEDIA.match(path):
+        raise Http404("Not public media.")
     # MEDIA_ROOT is read per request (tests and deployments may change it).
     return serve(request, path, document_root=settings.MEDIA_ROOT)
 
 
-if settings.DEBUG or settings.SNAPCLASS_SERVE_MEDIA:
-    # The embedded setup serves media itself; production may put a web server in front.
+if settings.SNAPCLASS_SERVE_MEDIA:
+    # The embedded setup serves public media itself; production leaves that to the
+    # reverse proxy.
     urlpatterns.append(path(f"{settings.MEDIA_URL.strip('/')}/<path:path>", media))

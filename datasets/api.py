@@ -6,10 +6,15 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from config.permissions import IsCuratorOrReadOnly
+from config.permissions import (
+    WritesNeed,
+    can_view_jobs,
+    can_view_private_images,
+    require,
+)
 from datasets import scraping
-from datasets.models import Image, ImageStatus, ScrapeJob, SourceKind
-from datasets.selectors import label_list_with_counts
+from datasets.models import ImageStatus, ScrapeJob, SourceKind
+from datasets.selectors import images_visible, label_list_with_counts
 from datasets.serializers import (
     ImageSerializer,
     LabelSerializer,
@@ -35,10 +40,15 @@ class LabelViewSet(viewsets.ReadOnlyModelViewSet):
     ]
 )
 class ImageViewSet(viewsets.ReadOnlyModelViewSet):
+    """Images. Anonymous clients and predict-only keys see the active images of
+    active labels (none with SNAPCLASS_PUBLIC_IMAGES=none); review, deleted and
+    feedback images need a viewer or curator (account or key)."""
+
     serializer_class = ImageSerializer
 
     def get_queryset(self) -> QuerySet:
-        qs = Image.objects.select_related("label").order_by("-id")
+        qs = images_visible(private=can_view_private_images(self.request))
+        qs = qs.select_related("label").order_by("-id")
         params = self.request.query_params
         if label := params.get("label"):
             qs = qs.filter(label__slug=label)
@@ -52,9 +62,23 @@ class ImageViewSet(viewsets.ReadOnlyModelViewSet):
 class ScrapeJobViewSet(
     mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
 ):
+    """Scrape jobs (their queries and URLs): viewers and curators, or everyone
+    with SNAPCLASS_PUBLIC_DASHBOARD; starting and cancelling: curators."""
+
     queryset = ScrapeJob.objects.select_related("label")
     serializer_class = ScrapeJobSerializer
-    permission_classes = [IsCuratorOrReadOnly]
+    permission_classes = [
+        WritesNeed.of(create="datasets.add_scrapejob", cancel="datasets.add_scrapejob")
+    ]
+
+    def check_permissions(self, request) -> None:
+        super().check_permissions(request)
+        require(
+            request,
+            can_view_jobs(request),
+            "Scrape jobs need a signed-in viewer or curator, or an API key with "
+            "the viewer or curator role.",
+        )
 
     @extend_schema(
         request=ScrapeJobCreateSerializer, responses={201: ScrapeJobSerializer}

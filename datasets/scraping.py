@@ -117,7 +117,9 @@ def scrape_job_create(
     if enqueue:
         from datasets.tasks import scrape_job_execute
 
-        transaction.on_commit(lambda: scrape_job_execute.delay(job.pk))
+        # robust: a broker that is down at commit leaves the job queued, and the
+        # reaper sends it again (scrape_jobs_requeue_stale); no 500 here.
+        transaction.on_commit(lambda: scrape_job_execute.delay(job.pk), robust=True)
     return job
 
 
@@ -185,6 +187,38 @@ def scrape_jobs_reap_stale() -> int:
     ).values_list("pk", flat=True):
         staging_clear(_staging_key(job_id))
     return n
+
+
+REQUEUED = "Queued again: no worker had taken it"
+
+
+def scrape_jobs_requeue_stale() -> dict[str, int]:
+    """Jobs still `queued` long after they were queued lost their message: send it
+    once more, then fail them with a message."""
+    from datasets.tasks import scrape_job_execute
+
+    limit = settings.SNAPCLASS_JOB_QUEUED_TIMEOUT
+    stale = timezone.now() - timedelta(seconds=limit)
+    queued = ScrapeJob.objects.filter(status=JobStatus.QUEUED, updated_at__lt=stale)
+    failed = queued.filter(message__startswith=REQUEUED).update(
+        status=JobStatus.FAILED,
+        finished_at=timezone.now(),
+        message=(
+            f"No worker started this job within {2 * limit} s; is a worker "
+            "consuming the `scrape` queue (and the broker up)? Start it again."
+        ),
+    )
+    requeued = 0
+    for job_id in queued.exclude(message__startswith=REQUEUED).values_list(
+        "pk", flat=True
+    ):
+        n = ScrapeJob.objects.filter(
+            pk=job_id, status=JobStatus.QUEUED, updated_at__lt=stale
+        ).update(message=f"{REQUEUED} within {limit} s.", updated_at=timezone.now())
+        if n:
+            scrape_job_execute.delay(job_id)
+            requeued += 1
+    return {"requeued": requeued, "failed": failed}
 
 
 def _staging_key(job_id: int) -> str:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 
+from django.conf import settings
 from django.db import connection
 from django.db.models import Count, Max, Q, QuerySet
 
-from datasets.models import Image, ImageStatus, Label
+from datasets.models import Image, ImageStatus, Label, SourceKind
 
 
 def label_list_with_counts() -> QuerySet[Label]:
@@ -18,6 +19,22 @@ def label_list_with_counts() -> QuerySet[Label]:
         review_count=Count("images", filter=Q(images__status=ImageStatus.REVIEW)),
         deleted_count=Count("images", filter=Q(images__status=ImageStatus.DELETED)),
     ).order_by("name")
+
+
+def images_visible(*, private: bool) -> QuerySet[Image]:
+    """The images a client may list and fetch.
+
+    `private` (viewers, curators, their keys): every image. Otherwise the active
+    images of active labels, not feedback uploads, or none at all when
+    SNAPCLASS_PUBLIC_IMAGES is "none".
+    """
+    if private:
+        return Image.objects.all()
+    if settings.SNAPCLASS_PUBLIC_IMAGES == "none":
+        return Image.objects.none()
+    return Image.objects.filter(
+        status=ImageStatus.ACTIVE, label__is_active=True
+    ).exclude(source_kind=SourceKind.FEEDBACK)
 
 
 class _PhashIndex:

@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from config.errors import Conflict, DomainError
+from config.transactions import on_rollback
 from datasets import imaging
 from datasets.models import (
     Image,
@@ -298,11 +299,19 @@ def image_ingest_many(items: Sequence[IngestItem]) -> list[Image | DuplicateImag
     except BaseException:
         _delete_files(written)
         raise
+    _delete_files_on_rollback(written)
     for i, row in rows.items():
         outcomes[i] = row
     for i, j in same_as.items():
         outcomes[i] = DuplicateImage(rows[j])
     return outcomes  # type: ignore[return-value]
+
+
+def _delete_files_on_rollback(names: list[str]) -> None:
+    """Inside a caller's transaction the rows may still roll back: their files go
+    with them (outside one, the rows are committed already)."""
+    if names:
+        on_rollback(lambda: _delete_files(names))
 
 
 def _delete_files(names: Iterable[str]) -> None:

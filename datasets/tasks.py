@@ -32,3 +32,11 @@ def scrape_job_execute(self, job_id: int) -> None:
     except BaseException as exc:  # time limit, worker shutdown, a bug: never `running`
         scraping.scrape_job_finish(job_id, status=JobStatus.FAILED, message=repr(exc))
         raise
+
+
+@shared_task
+def media_sweep() -> dict:
+    """Beat's nightly entry: remove media files that no row references."""
+    from datasets.sweep import media_sweep as sweep
+
+    return sweep().as_dict()

@@ -18,6 +18,14 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Rate-limit counters (a local-memory cache in tests) start empty."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
 def _media_root(tmp_path, settings):
     """Every test writes media into its own temporary folder."""
     settings.MEDIA_ROOT = tmp_path / "media"
@@ -57,3 +65,45 @@ def trained(request, tmp_path_factory):
         return models[name]
 
     return get
+
+
+def _group_member(django_user_model, username: str, group: str):
+    from django.contrib.auth.models import Group
+
+    user = django_user_model.objects.create_user(
+        username=username, password="pw-" + username, is_staff=True
+    )
+    user.groups.add(Group.objects.get(name=group))
+    return user
+
+
+@pytest.fixture
+def viewer(django_user_model):
+    """A staff user in the read-only `viewers` group."""
+    return _group_member(django_user_model, "vera-viewer", "viewers")
+
+
+@pytest.fixture
+def curator(django_user_model):
+    """A staff user in the `curators` group."""
+    return _group_member(django_user_model, "cora-curator", "curators")
+
+
+def ensure_groups() -> None:
+    """The `curators` and `viewers` groups as the migrations make them.
+
+    Transactional tests flush every table after each test, data migrations' rows
+    included; tests that need the groups there call this.
+    """
+    import importlib
+
+    from django.apps import apps
+    from django.db import connection
+
+    for module in (
+        "datasets.migrations.0002_groups",
+        "classifier.migrations.0004_apikey_role_feedback_token_curator_perms",
+    ):
+        migration = importlib.import_module(module)
+        creator = getattr(migration, "create_groups", None) or migration.grant
+        creator(apps, connection.schema_editor())

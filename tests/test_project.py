@@ -3,6 +3,7 @@ from __future__ import annotations
 import io
 import os
 import re
+import secrets
 import subprocess
 import sys
 from pathlib import Path
@@ -33,7 +34,21 @@ def compose():
 
 def test_compose_has_the_production_services(compose):
     services = compose["services"]
-    assert set(services) == {"postgres", "redis", "web", "worker", "gpu-worker", "beat"}
+    assert set(services) == {
+        "proxy",
+        "postgres",
+        "redis",
+        "minio",
+        "web",
+        "worker",
+        "gpu-worker",
+        "beat",
+    }
+    assert "s3" in services["minio"]["profiles"]
+    proxy = services["proxy"]
+    assert "./deploy/Caddyfile:/etc/caddy/Caddyfile:ro" in proxy["volumes"]
+    assert "media:/data/media:ro" in proxy["volumes"]
+    assert not services["web"].get("ports")  # only the proxy is published
     app = {name: services[name] for name in ("web", "worker", "gpu-worker", "beat")}
     for name, service in app.items():
         assert service["build"] == "." and service["image"] == "snapclass:latest", name
@@ -66,7 +81,7 @@ def test_env_example_names_are_read_by_the_settings():
         for line in (ROOT / ".env.example").read_text().splitlines()
         if line and not line.startswith("#")
     }
-    assert names - settings_env_names() <= {"POSTGRES_PASSWORD"}
+    assert names - settings_env_names() <= {"POSTGRES_PASSWORD", "SNAPCLASS_DOMAIN"}
 
 
 def test_the_celery_queues_match_compose_and_procfile(compose, settings):
@@ -79,27 +94,133 @@ def test_the_celery_queues_match_compose_and_procfile(compose, settings):
     assert "--queues default,scrape,train" in procfile
 
 
-def test_check_deploy_with_production_settings_reports_no_warnings():
+def production_env(**extra: str) -> dict[str, str]:
+    """A valid production environment: a real key, hosts, database, broker, Redis."""
     env = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("DJANGO_", "DATABASE_URL", "CELERY_"))
+        if not k.startswith(("DJANGO_", "DATABASE_URL", "CELERY_", "CACHE_URL"))
+        and not k.startswith("SNAPCLASS_")
     }
-    for line in (ROOT / ".env.example").read_text().splitlines():
-        if line and not line.startswith("#"):
-            key, value = line.split("=", 1)
-            env[key] = value
-    env["DJANGO_SETTINGS_MODULE"] = "config.settings.production"
-    result = subprocess.run(
-        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+    env.update(
+        DJANGO_SECRET_KEY=secrets.token_urlsafe(50),
+        DJANGO_ALLOWED_HOSTS="snapclass.example.com",
+        DJANGO_CSRF_TRUSTED_ORIGINS="https://snapclass.example.com",
+        DATABASE_URL="postgres://snapclass:pw@127.0.0.1:5432/snapclass",
+        CELERY_BROKER_URL="redis://127.0.0.1:6379/0",
+        REDIS_URL="redis://127.0.0.1:6379/1",
+        SNAPCLASS_TRUSTED_PROXIES="1",
+    )
+    env.update(extra)
+    return env
+
+
+def manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
         cwd=ROOT,
         env=env,
         capture_output=True,
         text=True,
         timeout=120,
     )
+
+
+def test_check_deploy_with_production_settings_reports_no_warnings():
+    env = production_env(DJANGO_SETTINGS_MODULE="config.settings.production")
+
+    result = manage("check", "--deploy", "--fail-level", "WARNING", env=env)
+
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "no issues" in result.stdout
+    assert "no issues (0 silenced)" in result.stdout
+
+
+def test_entry_points_default_to_production_settings():
+    env = production_env()
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    env.pop("DJANGO_SECRET_KEY")
+
+    result = manage("check", env=env)
+
+    assert result.returncode != 0
+    assert "DJANGO_SECRET_KEY is not set" in result.stderr
+    for name in (
+        "manage.py",
+        "config/wsgi.py",
+        "config/asgi.py",
+        "config/celery_app.py",
+    ):
+        text = (ROOT / name).read_text()
+        assert '"DJANGO_SETTINGS_MODULE", "config.settings.production"' in text, name
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "change-me-to-a-long-random-string-of-at-least-fifty-characters-0123456789",
+        "local-only-insecure-key-do-not-use-in-production",
+        "short-but-random-7f3a9",
+        "a" * 60,
+    ],
+)
+def test_production_refuses_a_placeholder_or_weak_secret_key(key):
+    env = production_env(
+        DJANGO_SETTINGS_MODULE="config.settings.production", DJANGO_SECRET_KEY=key
+    )
+
+    result = manage("check", env=env)
+
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert "DJANGO_SECRET_KEY" in result.stderr
+
+
+@pytest.mark.parametrize("hosts", ["", "*"])
+def test_production_refuses_missing_or_wildcard_allowed_hosts(hosts):
+    env = production_env(
+        DJANGO_SETTINGS_MODULE="config.settings.production",
+        DJANGO_ALLOWED_HOSTS=hosts,
+    )
+
+    result = manage("check", env=env)
+
+    assert result.returncode != 0
+    assert "DJANGO_ALLOWED_HOSTS" in result.stderr
+
+
+def test_make_targets_procfile_and_benches_name_their_settings():
+    makefile = (ROOT / "Makefile").read_text()
+    assert "setup run bench gpu-check: export DJANGO_SETTINGS_MODULE = " in makefile
+    assert "config.settings.local" in makefile
+    assert (
+        "test test-unit test-integration: export DJANGO_SETTINGS_MODULE = "
+        "config.settings.test"
+    ) in makefile
+    for line in (ROOT / "Procfile").read_text().splitlines():
+        if line and not line.startswith("#"):
+            assert "DJANGO_SETTINGS_MODULE=config.settings.local" in line, line
+    bench = (ROOT / "bench" / "__main__.py").read_text()
+    assert 'os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings.local"' in bench
+
+
+def test_requirements_are_split_and_the_image_installs_only_production():
+    prod = (ROOT / "requirements.txt").read_text()
+    dev = (ROOT / "requirements-dev.txt").read_text()
+    names = {line.split("==")[0].lower() for line in prod.splitlines() if "==" in line}
+    assert not names & {"pytest", "pytest-django", "ruff", "playwright", "moto"}
+    assert {"django", "gunicorn", "django-redis", "django-storages"} <= names
+    assert (
+        dev.splitlines()[
+            [line.startswith("-r") for line in dev.splitlines()].index(True)
+        ]
+        == "-r requirements.txt"
+    )
+    for tool in ("pytest==", "ruff==", "playwright==", "moto=="):
+        assert tool in dev, tool
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "pip install -r requirements.txt" in dockerfile
+    assert "-r requirements-dev" not in dockerfile
+    assert "-r requirements-dev.txt" in (ROOT / "Makefile").read_text()
 
 
 @pytest.mark.django_db

@@ -71,12 +71,15 @@ class TrainingRunAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return request.user.is_superuser
 
+    # Model permissions decide, as in the API and the pages: curators may start
+    # and cancel runs, viewers (staff or not) may not.
     def has_train_permission(self, request: HttpRequest) -> bool:
-        return request.user.is_staff and request.user.has_perm(
-            "training.add_trainingrun"
-        )
+        return request.user.has_perm("training.add_trainingrun")
 
-    @admin.action(description="Cancel selected runs", permissions=["train"])
+    def has_cancel_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("training.change_trainingrun")
+
+    @admin.action(description="Cancel selected runs", permissions=["cancel"])
     def cancel(self, request: HttpRequest, queryset) -> None:
         n = sum(runner.training_run_cancel(run=run) for run in queryset)
         self.message_user(request, f"{n} run(s) cancelled or asked to stop.")

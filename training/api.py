@@ -3,9 +3,9 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.response import Response
 
+from config.permissions import WritesNeed, can_view_run_images, require
 from training import runner
 from training.models import TrainingRun, Trigger
 from training.serializers import (
@@ -16,21 +16,16 @@ from training.serializers import (
 )
 
 
-class IsStaffOrReadOnly(BasePermission):
-    message = "Starting or cancelling training needs staff rights."
-
-    def has_permission(self, request, view) -> bool:
-        user = request.user
-        return request.method in SAFE_METHODS or bool(
-            user and user.is_authenticated and user.is_staff
-        )
-
-
 class TrainingRunViewSet(
     mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
 ):
     queryset = TrainingRun.objects.select_related("model_version")
-    permission_classes = [IsStaffOrReadOnly]
+    # Model permissions, not staff: curators (and curator keys) may, viewers not.
+    permission_classes = [
+        WritesNeed.of(
+            create="training.add_trainingrun", cancel="training.change_trainingrun"
+        )
+    ]
 
     def get_serializer_class(self):
         if self.action == "retrieve":
@@ -65,7 +60,16 @@ class TrainingRunViewSet(
     @extend_schema(responses={200: RunImageSerializer(many=True)})
     @action(detail=True, methods=["get"])
     def images(self, request, pk=None):
-        """The run's images, highest loss first (what the cleaner reads)."""
+        """The run's images, highest loss first (what the cleaner reads).
+
+        Viewers, curators and their keys only (or everyone with
+        SNAPCLASS_PUBLIC_DASHBOARD): they name every image, rejected ones too."""
+        require(
+            request,
+            can_view_run_images(request),
+            "A run's per-image results need a signed-in viewer or curator, "
+            "or an API key with the viewer or curator role.",
+        )
         run = self.get_object()
         qs = run.images.order_by("-loss", "pk")
         if (split := request.query_params.get("split")) in ("train", "valid"):

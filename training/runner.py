@@ -5,8 +5,11 @@ The Celery task, the `train` command, the admin and the API all call these.
 
 from __future__ import annotations
 
+import functools
 import logging
+import os
 import shutil
+import signal
 import socket
 import threading
 import time
@@ -15,7 +18,14 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.db import (
+    DatabaseError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    connection,
+    transaction,
+)
 from django.db.models import Count, F, Q
 from django.utils import timezone
 
@@ -23,6 +33,7 @@ from classifier import registry
 from classifier.models import ModelVersion
 from classifier.registry import HeldOut
 from config.errors import Conflict, DomainError
+from datasets import media
 from datasets.models import Image, ImageStatus, JobStatus
 from training import ml
 from training.models import EpochMetric, RunImage, TrainingRun, Trigger
@@ -118,7 +129,9 @@ def training_run_start(
     if enqueue:
         from training.tasks import training_run_execute
 
-        transaction.on_commit(lambda: training_run_execute.delay(run.pk))
+        # robust: a broker that is down at commit leaves the run queued, and the
+        # reaper sends it again (training_runs_requeue_stale); no 500 here.
+        transaction.on_commit(lambda: training_run_execute.delay(run.pk), robust=True)
     return run
 
 
@@ -155,14 +168,29 @@ def training_run_claim(run_id: int) -> TrainingRun | None:
 
 
 def training_run_finish(
-    run_id: int, *, status: str, message: str = "", **fields
+    run_id: int,
+    *,
+    status: str,
+    message: str = "",
+    attempt: int | None = None,
+    **fields,
 ) -> None:
-    TrainingRun.objects.filter(pk=run_id, status=JobStatus.RUNNING).update(
-        status=status,
-        message=message[:4000],
-        finished_at=timezone.now(),
-        slot=None,
-        **fields,
+    """End a running run; with `attempt`, only if that claim still holds it.
+
+    Retries for a while when the database is unreachable (a restart), so that a
+    run does not stay `running` because its end could not be written.
+    """
+    rows = TrainingRun.objects.filter(pk=run_id, status=JobStatus.RUNNING)
+    if attempt is not None:
+        rows = rows.filter(attempts=attempt)
+    db_retry(
+        lambda: rows.update(
+            status=status,
+            message=message[:4000],
+            finished_at=timezone.now(),
+            slot=None,
+            **fields,
+        )
     )
 
 
@@ -177,6 +205,54 @@ def training_runs_reap_stale() -> int:
         finished_at=timezone.now(),
         message="The worker running this run stopped (no heartbeat).",
     )
+
+
+REQUEUED = "Queued again: no worker had taken it"
+
+
+def training_runs_requeue_stale() -> dict[str, int]:
+    """Runs still `queued` long after they were queued: their message was lost
+    (the broker was down at commit, say). Send it once more; a run still queued
+    after that fails with a message, which frees the slot for later runs."""
+    from training.tasks import training_run_execute
+
+    limit = settings.SNAPCLASS_JOB_QUEUED_TIMEOUT
+    stale = timezone.now() - timedelta(seconds=limit)
+    queued = TrainingRun.objects.filter(status=JobStatus.QUEUED, updated_at__lt=stale)
+    failed = queued.filter(message__startswith=REQUEUED).update(
+        status=JobStatus.FAILED,
+        slot=None,
+        finished_at=timezone.now(),
+        message=(
+            f"No worker started this run within {2 * limit} s; is a worker "
+            "consuming the `train` queue (and the broker up)? Start it again."
+        ),
+    )
+    requeued = 0
+    for run_id in queued.exclude(message__startswith=REQUEUED).values_list(
+        "pk", flat=True
+    ):
+        n = TrainingRun.objects.filter(
+            pk=run_id, status=JobStatus.QUEUED, updated_at__lt=stale
+        ).update(message=f"{REQUEUED} within {limit} s.", updated_at=timezone.now())
+        if n:
+            training_run_execute.delay(run_id)
+            requeued += 1
+    return {"requeued": requeued, "failed": failed}
+
+
+def db_retry(write, *, seconds: float = 60.0):
+    """Run a database write, retrying while the database is unreachable."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            return write()
+        except (OperationalError, InterfaceError):
+            if time.monotonic() > deadline:
+                raise
+            logger.warning("database unreachable; retrying a write in 2 s")
+            connection.close()
+            time.sleep(2)
 
 
 def training_run_snapshot(run: TrainingRun) -> list[RunImage]:
@@ -219,18 +295,36 @@ def training_run_snapshot(run: TrainingRun) -> list[RunImage]:
 
 
 class RunCallbacks(ml.TrainCallbacks):
-    """Writes progress, epoch metrics and the heartbeat; reads the cancel flag."""
+    """Writes progress, epoch metrics and the heartbeat; reads the cancel flag.
 
-    def __init__(self, run_id: int, on_progress=None, interval: float = 1.0) -> None:
+    Also stops the run (through should_cancel, which the training loop polls
+    between batches, whatever the worker's pool) when it passes its `deadline`
+    (time.monotonic()) or when its `claim` is lost.
+    """
+
+    def __init__(
+        self,
+        run_id: int,
+        on_progress=None,
+        interval: float = 1.0,
+        *,
+        deadline: float | None = None,
+        claim: RunClaim | None = None,
+    ) -> None:
         self.run_id = run_id
         self.on_progress = on_progress
         self.interval = interval
+        self.deadline = deadline
+        self.claim = claim
+        self.timed_out = False
         self._last = 0.0
         self._cancel = False
 
     def on_start(self, *, device: str, n_epochs: int, n_batches: int) -> None:
-        TrainingRun.objects.filter(pk=self.run_id).update(
-            device=device[:255], progress_text=f"Training on {device}"
+        best_effort(
+            lambda: TrainingRun.objects.filter(pk=self.run_id).update(
+                device=device[:255], progress_text=f"Training on {device}"
+            )
         )
 
     def on_batch(
@@ -243,46 +337,137 @@ class RunCallbacks(ml.TrainCallbacks):
         if now - self._last < self.interval:
             return
         self._last = now
-        TrainingRun.objects.filter(pk=self.run_id).update(
-            progress=round(done, 4),
-            progress_text=f"Epoch {epoch + 1}/{n_epochs}, "
-            f"batch {batch + 1}/{n_batches}",
-            heartbeat_at=timezone.now(),
-        )
-        self._cancel = TrainingRun.objects.filter(
-            pk=self.run_id, cancel_requested=True
-        ).exists()
+
+        def write() -> None:
+            TrainingRun.objects.filter(pk=self.run_id).update(
+                progress=round(done, 4),
+                progress_text=f"Epoch {epoch + 1}/{n_epochs}, "
+                f"batch {batch + 1}/{n_batches}",
+                heartbeat_at=timezone.now(),
+            )
+            self._cancel = TrainingRun.objects.filter(
+                pk=self.run_id, cancel_requested=True
+            ).exists()
+
+        best_effort(write)
 
     def on_epoch_end(self, metrics: dict[str, Any]) -> None:
-        EpochMetric.objects.update_or_create(
-            run_id=self.run_id,
-            epoch=metrics["epoch"],
-            defaults={key: metrics.get(key) for key in EpochMetric.RECORDED},
+        db_retry(
+            lambda: EpochMetric.objects.update_or_create(
+                run_id=self.run_id,
+                epoch=metrics["epoch"],
+                defaults={key: metrics.get(key) for key in EpochMetric.RECORDED},
+            )
         )
 
     def should_cancel(self) -> bool:
-        return self._cancel
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            self.timed_out = True
+        lost = self.claim is not None and self.claim.lost.is_set()
+        return self._cancel or self.timed_out or lost
+
+
+def best_effort(write) -> None:
+    """A progress write that may be skipped while the database is unreachable."""
+    try:
+        write()
+    except DatabaseError:
+        logger.warning("a progress write was skipped (database unreachable)")
+        connection.close_if_unusable_or_obsolete()
+
+
+class RunClaim:
+    """The claim a worker holds on a run: its attempt number.
+
+    The reaper (no heartbeat) or another worker (a redelivered message after the
+    reaper) may take the run; from then on this worker must not write its
+    outcome, and above all must not register or promote its model.
+    """
+
+    def __init__(self, run: TrainingRun) -> None:
+        self.run_id = run.pk
+        self.attempt = run.attempts
+        self.lost = threading.Event()
+
+    def rows(self):
+        return TrainingRun.objects.filter(
+            pk=self.run_id, status=JobStatus.RUNNING, attempts=self.attempt
+        )
+
+    def held(self) -> bool:
+        held = bool(db_retry(lambda: self.rows().exists()))
+        if not held:
+            self.lost.set()
+        return held
+
+
+HEARTBEAT_EVERY = 10.0  # seconds
 
 
 class _Heartbeat:
-    """Beats every few seconds from a thread, so long steps (export) look alive."""
+    """Beats every few seconds from a thread until the run is registered, so long
+    steps (export, the promotion comparison) look alive.
 
-    def __init__(self, run_id: int, every: float = 10.0) -> None:
-        self.run_id, self.every = run_id, every
+    A beat that finds the claim gone sets `claim.lost`. With `kill_after`
+    (seconds past the run's time limit) a worker whose training ignores the
+    limit (stuck outside the training loop) marks the run failed and ends its
+    own process, as Celery's hard time limit would in a prefork pool.
+    """
+
+    def __init__(
+        self,
+        run_id: int,
+        every: float | None = None,
+        *,
+        claim: RunClaim | None = None,
+        deadline: float | None = None,
+        kill_after: float | None = None,
+    ) -> None:
+        self.run_id, self.every = run_id, every or HEARTBEAT_EVERY
+        self.claim, self.deadline, self.kill_after = claim, deadline, kill_after
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, daemon=True)
 
     def _beat(self) -> None:
         try:
             while not self._stop.wait(self.every):
+                self._check_hard_limit()
                 try:
-                    TrainingRun.objects.filter(pk=self.run_id).update(
-                        heartbeat_at=timezone.now()
+                    rows = (
+                        self.claim.rows()
+                        if self.claim is not None
+                        else TrainingRun.objects.filter(pk=self.run_id)
                     )
-                except DatabaseError:  # a busy database: the next beat will do
+                    beat = rows.update(heartbeat_at=timezone.now())
+                    if not beat and self.claim and self._taken():
+                        logger.warning("run %s: claim lost", self.run_id)
+                        self.claim.lost.set()
+                except DatabaseError:  # a busy or restarting database: beat again
                     logger.warning("heartbeat of run %s skipped", self.run_id)
+                    connection.close()
         finally:
             connection.close()
+
+    def _taken(self) -> bool:
+        """The row is there but no longer ours (a row this thread cannot see at
+        all, as in a test's open transaction, proves nothing)."""
+        return TrainingRun.objects.filter(pk=self.run_id).exists()
+
+    def _check_hard_limit(self) -> None:
+        if self.deadline is None or self.kill_after is None:
+            return
+        if time.monotonic() < self.deadline + self.kill_after:
+            return
+        limit = settings.SNAPCLASS_TRAIN_TIME_LIMIT
+        logger.error("run %s ignores its time limit: ending the worker", self.run_id)
+        training_run_finish(
+            self.run_id,
+            status=JobStatus.FAILED,
+            message=f"Training exceeded its time limit of {limit} s and did not "
+            "stop; the worker process was ended.",
+            attempt=self.claim.attempt if self.claim else None,
+        )
+        os.kill(os.getpid(), signal.SIGKILL)
 
     def __enter__(self) -> _Heartbeat:
         self._thread.start()
@@ -294,49 +479,95 @@ class _Heartbeat:
 
 
 def artifacts_dir(run: TrainingRun) -> Path:
-    return Path(settings.MEDIA_ROOT) / "models" / f"run-{run.pk}"
+    """Where training writes the run's files: in the media folder itself, or, with
+    another storage, a local folder whose files are then uploaded."""
+    if media.is_local():
+        return Path(media.local_root()) / artifacts_prefix(run)
+    return Path(settings.SNAPCLASS_MEDIA_CACHE_DIR).parent / "runs" / f"run-{run.pk}"
 
 
-def training_run_execute(run: TrainingRun, *, on_progress=None) -> TrainingRun:
-    """Train a claimed run to its end; every outcome is written to the row."""
+def artifacts_prefix(run: TrainingRun) -> str:
+    return f"models/run-{run.pk}"
+
+
+def training_run_execute(
+    run: TrainingRun, *, on_progress=None, hard_limit: bool = False
+) -> TrainingRun:
+    """Train a claimed run to its end; every outcome is written to the row.
+
+    The run stops itself at SNAPCLASS_TRAIN_TIME_LIMIT and ends `failed` (this
+    works in a `--pool=solo` worker, where Celery enforces no time limit); with
+    `hard_limit`, a run stuck past that limit ends its worker process.
+    """
+    claim = RunClaim(run)
+    deadline = time.monotonic() + settings.SNAPCLASS_TRAIN_TIME_LIMIT
+    kill_after = TRAIN_KILL_GRACE_S if hard_limit else None
+    with _Heartbeat(run.pk, claim=claim, deadline=deadline, kill_after=kill_after):
+        return _training_run_execute(
+            run, on_progress=on_progress, claim=claim, deadline=deadline
+        )
+
+
+# How long past its time limit a stuck run may go before its worker is ended.
+TRAIN_KILL_GRACE_S = 300
+
+
+def _training_run_execute(
+    run: TrainingRun, *, on_progress, claim: RunClaim, deadline: float
+) -> TrainingRun:
+    finish = functools.partial(training_run_finish, attempt=claim.attempt)
+    callbacks = RunCallbacks(run.pk, on_progress, deadline=deadline, claim=claim)
     try:
         snapshot = training_run_snapshot(run)
         config = ml.TrainConfig.from_dict(run.config)
-        items = [
-            ml.Item(str(Path(settings.MEDIA_ROOT) / r.file), r.label_name, r.split)
-            for r in snapshot
-        ]
+        local = media.local_copies([r.file for r in snapshot])
+        items = [ml.Item(str(local[r.file]), r.label_name, r.split) for r in snapshot]
         out_dir = artifacts_dir(run)
         shutil.rmtree(out_dir, ignore_errors=True)  # leftovers of a killed attempt
-        with _Heartbeat(run.pk):
-            result = ml.train(config, items, out_dir, RunCallbacks(run.pk, on_progress))
+        result = ml.train(config, items, out_dir, callbacks)
     except ml.BackboneUnavailable as exc:
-        training_run_finish(run.pk, status=JobStatus.FAILED, message=str(exc))
+        finish(run.pk, status=JobStatus.FAILED, message=str(exc))
         return _reload(run)
     except NotEnoughImages as exc:
-        training_run_finish(run.pk, status=JobStatus.FAILED, message=exc.message)
+        finish(run.pk, status=JobStatus.FAILED, message=exc.message)
         return _reload(run)
     except Exception as exc:
         logger.exception("training run %s failed", run.pk)
-        training_run_finish(
-            run.pk, status=JobStatus.FAILED, message=f"{type(exc).__name__}: {exc}"
-        )
+        finish(run.pk, status=JobStatus.FAILED, message=f"{type(exc).__name__}: {exc}")
         return _reload(run)
 
-    _store_result(run, snapshot, result)
+    if claim.lost.is_set() or not claim.held():
+        return _claim_lost(run, out_dir)
+    if callbacks.timed_out:
+        shutil.rmtree(out_dir, ignore_errors=True)
+        limit = settings.SNAPCLASS_TRAIN_TIME_LIMIT
+        finish(
+            run.pk,
+            status=JobStatus.FAILED,
+            message=f"Training exceeded its time limit of {limit} s "
+            f"(SNAPCLASS_TRAIN_TIME_LIMIT) and was stopped; no model was kept.",
+        )
+        return _reload(run)
+    db_retry(lambda: _store_result(run, snapshot, result, local))
     if result.status == "cancelled":
-        training_run_finish(run.pk, status=JobStatus.CANCELLED, message="Cancelled.")
+        finish(run.pk, status=JobStatus.CANCELLED, message="Cancelled.")
         return _reload(run)
     try:
         version = registry.model_version_register(
-            run=_reload(run), artifacts_dir=out_dir, result=result
+            run=_reload(run),
+            artifacts_dir=out_dir,
+            result=result,
+            prefix=artifacts_prefix(run),
         )
+        # A run the reaper or another worker took over never changes the model.
+        if not claim.held():
+            return _claim_lost(run, out_dir)
         version = registry.model_version_after_training(
             version, held_out_for=lambda current: training_run_held_out(run, current)
         )
     except Exception as exc:
         logger.exception("registering the model of run %s failed", run.pk)
-        training_run_finish(
+        finish(
             run.pk,
             status=JobStatus.FAILED,
             message=f"Registering the model failed: {exc}",
@@ -345,13 +576,13 @@ def training_run_execute(run: TrainingRun, *, on_progress=None) -> TrainingRun:
     message = " ".join(
         [*result.notes, version.decision or f"Model version {version.pk} registered."]
     )
-    training_run_finish(
+    finish(
         run.pk,
         status=JobStatus.SUCCEEDED,
         message=message,
         progress=1.0,
         progress_text="Done",
-        artifacts_dir=str(out_dir.relative_to(settings.MEDIA_ROOT)),
+        artifacts_dir=artifacts_prefix(run),
     )
     return _reload(run)
 
@@ -379,10 +610,24 @@ def training_run_held_out(run: TrainingRun, current: ModelVersion) -> HeldOut:
     )
 
 
+def _claim_lost(run: TrainingRun, out_dir: Path) -> TrainingRun:
+    logger.warning(
+        "run %s: this worker lost its claim (reaped or taken over); its result "
+        "is dropped and nothing is promoted",
+        run.pk,
+    )
+    if not media.is_local():
+        shutil.rmtree(out_dir, ignore_errors=True)
+    return _reload(run)
+
+
 def _store_result(
-    run: TrainingRun, snapshot: list[RunImage], result: ml.TrainResult
+    run: TrainingRun,
+    snapshot: list[RunImage],
+    result: ml.TrainResult,
+    local: dict[str, Path],
 ) -> None:
-    by_path = {str(Path(settings.MEDIA_ROOT) / r.file): r for r in snapshot}
+    by_path = {str(local[r.file]): r for r in snapshot}
     changed = []
     for row in result.per_image:
         image = by_path.get(row["path"])

@@ -18,7 +18,7 @@ def training_run_execute(run_id: int) -> None:
     if run is None:
         return
     try:
-        runner.training_run_execute(run)
+        runner.training_run_execute(run, hard_limit=True)
     except BaseException as exc:  # time limit or shutdown: never leave it `running`
         runner.training_run_finish(run_id, status=JobStatus.FAILED, message=repr(exc))
         raise
@@ -26,12 +26,19 @@ def training_run_execute(run_id: int) -> None:
 
 @shared_task
 def jobs_reap_stale() -> dict[str, int]:
-    """Mark scrape jobs and training runs whose worker died as failed."""
-    from datasets.scraping import scrape_jobs_reap_stale
+    """Every job ends: running ones whose worker died are marked failed, queued
+    ones whose message was lost are queued again (then failed)."""
+    from datasets.scraping import scrape_jobs_reap_stale, scrape_jobs_requeue_stale
 
+    scrape_queued = scrape_jobs_requeue_stale()
+    run_queued = runner.training_runs_requeue_stale()
     return {
         "scrape_jobs": scrape_jobs_reap_stale(),
         "training_runs": runner.training_runs_reap_stale(),
+        "scrape_jobs_requeued": scrape_queued["requeued"],
+        "scrape_jobs_never_started": scrape_queued["failed"],
+        "training_runs_requeued": run_queued["requeued"],
+        "training_runs_never_started": run_queued["failed"],
     }
 
 

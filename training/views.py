@@ -1,12 +1,12 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.contrib.admin.views.decorators import staff_member_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from config.errors import DomainError
+from config.permissions import can_view_run_images, page_perm_required
 from training import runner, selectors
 from training.forms import TrainingRunForm
 from training.models import TrainingRun, Trigger
@@ -14,7 +14,8 @@ from training.models import TrainingRun, Trigger
 
 def run_list(request: HttpRequest) -> HttpResponse:
     runs = TrainingRun.objects.select_related("model_version")[:100]
-    form = TrainingRunForm() if request.user.is_staff else None
+    allowed = request.user.has_perm("training.add_trainingrun")
+    form = TrainingRunForm() if allowed else None
     previous = selectors.last_run()
     changes = selectors.dataset_changes_since(previous.created_at if previous else None)
     return render(
@@ -24,7 +25,7 @@ def run_list(request: HttpRequest) -> HttpResponse:
     )
 
 
-@staff_member_required
+@page_perm_required("training.add_trainingrun")
 @require_POST
 def run_start(request: HttpRequest) -> HttpResponse:
     form = TrainingRunForm(request.POST)
@@ -53,12 +54,13 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "test_confusion": selectors.confusion_cells(
             run, run.test_metrics.get("confusion_matrix", [])
         ),
-        "top_losses": selectors.top_losses(run),
+        # Per-image results name every image, deleted ones too.
+        "top_losses": selectors.top_losses(run) if can_view_run_images(request) else [],
     }
     return render(request, "training/run_detail.html", context)
 
 
-@staff_member_required
+@page_perm_required("training.change_trainingrun")
 @require_POST
 def run_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     run = get_object_or_404(TrainingRun, pk=pk)

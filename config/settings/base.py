@@ -34,6 +34,36 @@ def env_positive(name: str, default: int) -> int:
     return value
 
 
+def env_count(name: str, default: int) -> int:
+    """A whole number that may be 0."""
+    value = env.int(name, default=default)
+    if value < 0:
+        raise ImproperlyConfigured(f"{name} must be 0 or more, got {value}")
+    return value
+
+
+def cache_config(url: str) -> dict:
+    """django-redis for a redis:// URL (shared by every process), else local memory.
+
+    Redis errors are logged and ignored: a cache outage makes the throttles let
+    requests through for a while instead of answering 500 to everyone.
+    """
+    if not url:
+        return {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    if not url.startswith(("redis://", "rediss://", "unix://")):
+        raise ImproperlyConfigured(f"CACHE_URL must be a redis:// URL, got {url!r}")
+    return {
+        "BACKEND": "django_redis.cache.RedisCache",
+        "LOCATION": url,
+        "KEY_PREFIX": "snapclass",
+        "OPTIONS": {
+            "SOCKET_CONNECT_TIMEOUT": 2,
+            "SOCKET_TIMEOUT": 2,
+            "IGNORE_EXCEPTIONS": True,
+        },
+    }
+
+
 # --- Django core -----------------------------------------------------------------
 SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="")
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
@@ -64,6 +94,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Before anything reads the body (CSRF, forms, DRF): refuse what is too big.
+    "config.uploads.RequestBodyLimitMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -102,9 +134,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+_VALIDATORS = "django.contrib.auth.password_validation."
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
-    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": _VALIDATORS + "UserAttributeSimilarityValidator"},
+    {"NAME": _VALIDATORS + "MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
+    {"NAME": _VALIDATORS + "CommonPasswordValidator"},
+    {"NAME": _VALIDATORS + "NumericPasswordValidator"},
 ]
 
 LANGUAGE_CODE = "en-us"
@@ -128,6 +163,50 @@ DATA_UPLOAD_MAX_NUMBER_FIELDS = 1000
 DATA_UPLOAD_MAX_NUMBER_FILES = env_positive("SNAPCLASS_MAX_UPLOAD_FILES", 200)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+# The largest body a request may send, checked on its Content-Length before it is
+# read (config.uploads); upload paths have their own limits, from the file limits.
+SNAPCLASS_MAX_REQUEST_BYTES = env_positive("SNAPCLASS_MAX_REQUEST_BYTES", 10 * 1024**2)
+SNAPCLASS_PREDICT_MAX_REQUEST_BYTES = env_positive(
+    "SNAPCLASS_PREDICT_MAX_REQUEST_BYTES", 64 * 1024**2
+)
+
+# --- Media storage: the local folder, or S3-compatible object storage ------------
+# SNAPCLASS_STORAGE=s3 keeps images, thumbnails and model artifacts in a bucket,
+# so that web and worker replicas on several hosts share them.
+SNAPCLASS_STORAGE = env.str("SNAPCLASS_STORAGE", default="local")
+if SNAPCLASS_STORAGE not in ("local", "s3"):
+    raise ImproperlyConfigured("SNAPCLASS_STORAGE must be local or s3")
+if SNAPCLASS_STORAGE == "s3":
+    STORAGES["default"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": env.str("SNAPCLASS_S3_BUCKET"),
+            "endpoint_url": env.str("SNAPCLASS_S3_ENDPOINT_URL", default="") or None,
+            "region_name": env.str("SNAPCLASS_S3_REGION", default="") or None,
+            "access_key": env.str("SNAPCLASS_S3_ACCESS_KEY_ID", default="") or None,
+            "secret_key": env.str("SNAPCLASS_S3_SECRET_ACCESS_KEY", default="") or None,
+            "location": env.str("SNAPCLASS_S3_PREFIX", default=""),
+            # Public media through the proxy or a CDN (e.g. "example.com/media");
+            # without one, links are signed and expire.
+            "custom_domain": env.str("SNAPCLASS_S3_CUSTOM_DOMAIN", default="") or None,
+            "querystring_expire": 3600,
+            "file_overwrite": False,
+            "addressing_style": env.str(
+                "SNAPCLASS_S3_ADDRESSING_STYLE", default="path"
+            ),
+            "signature_version": "s3v4",
+        },
+    }
+# Local copies of stored images for training (content-named, so never stale).
+SNAPCLASS_MEDIA_CACHE_DIR = Path(
+    env.str("SNAPCLASS_MEDIA_CACHE_DIR", default=str(VAR_DIR / "cache" / "media"))
+)
+# Where operators put folders and ZIPs to import: never under the media tree.
+SNAPCLASS_IMPORT_DIR = Path(
+    env.str("SNAPCLASS_IMPORT_DIR", default=str(VAR_DIR / "import"))
+)
+# The sweep leaves files younger than this alone (an ingest may be committing).
+SNAPCLASS_MEDIA_SWEEP_MIN_AGE = env_positive("SNAPCLASS_MEDIA_SWEEP_MIN_AGE", 3600)
 
 LOGIN_URL = "admin:login"
 
@@ -171,12 +250,26 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 
-# --- Redis (locks, integration tests) ---------------------------------------------
+# --- Redis and the shared cache ------------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
+# Throttle counters and login attempts live in this cache. Empty: a local-memory
+# cache per process (`make run`); production points it at Redis so that every web
+# process on every host counts against one budget.
+CACHE_URL = env.str("CACHE_URL", default="")
+CACHES = {"default": cache_config(CACHE_URL)}
+DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
+
+# How many reverse proxies in front of the app append to X-Forwarded-For (and set
+# X-Forwarded-Proto). 0: the client is REMOTE_ADDR and those headers are ignored;
+# 1 behind the compose file's Caddy. A client can put anything in the header, so
+# only the entries the trusted proxies added are believed.
+SNAPCLASS_TRUSTED_PROXIES = env_count("SNAPCLASS_TRUSTED_PROXIES", 0)
 
 # --- Snapclass -------------------------------------------------------------------
 SNAPCLASS_ADMIN_USERNAME = env.str("SNAPCLASS_ADMIN_USERNAME", default="admin")
 SNAPCLASS_ADMIN_PASSWORD = env.str("SNAPCLASS_ADMIN_PASSWORD", default="")
+# Production refuses to make the first admin with a generated (printed) password.
+SNAPCLASS_ADMIN_PASSWORD_REQUIRED = False
 SNAPCLASS_MAX_IMAGE_SIDE = env_positive("SNAPCLASS_MAX_IMAGE_SIDE", 512)
 SNAPCLASS_THUMB_SIDE = env_positive("SNAPCLASS_THUMB_SIDE", 160)
 SNAPCLASS_MIN_IMAGE_SIDE = env_positive("SNAPCLASS_MIN_IMAGE_SIDE", 32)
@@ -209,6 +302,7 @@ REST_FRAMEWORK = {
         "rest_framework.permissions.IsAuthenticatedOrReadOnly",
     ],
     "EXCEPTION_HANDLER": "config.api.exception_handler",
+    "NUM_PROXIES": SNAPCLASS_TRUSTED_PROXIES,
     # Size-bounded JSON (and no 500 on deeply nested input) for every endpoint.
     "DEFAULT_PARSER_CLASSES": [
         "config.parsers.SafeJSONParser",
@@ -226,6 +320,8 @@ SPECTACULAR_SETTINGS = {
         "JobStatusEnum": "datasets.models.JobStatus",
     },
 }
+# The embedded setup serves the public media itself (images, thumbnails, ONNX
+# models; never staging files); production leaves that to the reverse proxy.
 SNAPCLASS_SERVE_MEDIA = env.bool("SNAPCLASS_SERVE_MEDIA", default=True)
 WHITENOISE_MIMETYPES = {".mjs": "text/javascript", ".wasm": "application/wasm"}
 
@@ -254,6 +350,9 @@ SNAPCLASS_SCRAPE_MAX_IMAGES = env_positive("SNAPCLASS_SCRAPE_MAX_IMAGES", 1000)
 SNAPCLASS_SCRAPE_TIME_LIMIT = env_positive("SNAPCLASS_SCRAPE_TIME_LIMIT", 30 * 60)
 # A job whose worker stopped sending heartbeats this long ago is marked failed.
 SNAPCLASS_JOB_HEARTBEAT_TIMEOUT = env_positive("SNAPCLASS_JOB_HEARTBEAT_TIMEOUT", 300)
+# A job or run still `queued` after this long (its message lost: the broker was
+# down at commit) is queued again; after twice as long it fails with a message.
+SNAPCLASS_JOB_QUEUED_TIMEOUT = env_positive("SNAPCLASS_JOB_QUEUED_TIMEOUT", 600)
 
 # --- Training ------------------------------------------------------------------------
 SNAPCLASS_TRAIN_TIME_LIMIT = env_positive("SNAPCLASS_TRAIN_TIME_LIMIT", 6 * 3600)
@@ -290,6 +389,12 @@ def _crontab(spec: str):
 
 CELERY_BEAT_SCHEDULE = {
     "reap-stale-jobs": {"task": "training.tasks.jobs_reap_stale", "schedule": 60.0},
+    "sweep-orphan-media": {
+        "task": "datasets.tasks.media_sweep",
+        "schedule": _crontab(
+            env.str("SNAPCLASS_MEDIA_SWEEP_CRONTAB", default="30 4 * * *")
+        ),
+    },
     "scheduled-retraining": {
         "task": "training.tasks.training_retrain_scheduled",
         "schedule": _crontab(SNAPCLASS_RETRAIN_CRONTAB),
@@ -341,6 +446,30 @@ def env_rate(name: str, default: str) -> str:
 # The counters live in Django's cache: configure a shared cache (Redis) when several
 # web processes must share one budget.
 SNAPCLASS_PREDICT_RATE = env_rate("SNAPCLASS_PREDICT_RATE", "60/min")
+# Predictions by URL hold a web thread while they download: their own budget and a
+# short deadline. They never use SNAPCLASS_FETCH_ALLOW_PRIVATE_HOSTS (scraping's);
+# this list, empty by default, exists for closed test networks only.
+SNAPCLASS_PREDICT_URL_RATE = env_rate("SNAPCLASS_PREDICT_URL_RATE", "10/min")
+SNAPCLASS_PREDICT_URL_DEADLINE = env.float(
+    "SNAPCLASS_PREDICT_URL_DEADLINE", default=5.0
+)
+SNAPCLASS_PREDICT_URL_ALLOW_PRIVATE_HOSTS = env.list(
+    "SNAPCLASS_PREDICT_URL_ALLOW_PRIVATE_HOSTS", default=[]
+)
+# Corrections ("Wrong? It is ...") per client, API and page together.
+SNAPCLASS_FEEDBACK_RATE = env_rate("SNAPCLASS_FEEDBACK_RATE", "10/min")
+# Failed sign-ins per client address and per user name.
+SNAPCLASS_LOGIN_RATE = env_rate("SNAPCLASS_LOGIN_RATE", "10/h")
+
+# --- Who sees what ----------------------------------------------------------------
+# What anonymous clients and predict-only keys see of the images: "active" (the
+# active images of active labels, never feedback uploads) or "none".
+SNAPCLASS_PUBLIC_IMAGES = env.str("SNAPCLASS_PUBLIC_IMAGES", default="active")
+if SNAPCLASS_PUBLIC_IMAGES not in ("active", "none"):
+    raise ImproperlyConfigured("SNAPCLASS_PUBLIC_IMAGES must be active or none")
+# Scrape jobs and runs' per-image results (pages and API) for everyone, not only
+# viewers, curators and their keys.
+SNAPCLASS_PUBLIC_DASHBOARD = env.bool("SNAPCLASS_PUBLIC_DASHBOARD", default=False)
 
 # --- Feedback and the prediction log ------------------------------------------------
 # Off by default for privacy: when on, every answered prediction is logged (time,

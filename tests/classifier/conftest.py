@@ -22,6 +22,8 @@ def install_model(db, trained):
 def _fresh_predictor(settings):
     """Each test starts with no model loaded, no rate-limit history, no limit."""
     settings.SNAPCLASS_PREDICT_RATE = ""
+    settings.SNAPCLASS_PREDICT_URL_RATE = ""
+    settings.SNAPCLASS_FEEDBACK_RATE = ""
     predictor_reset()
     cache.clear()
     yield

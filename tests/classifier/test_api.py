@@ -72,7 +72,7 @@ def test_predict_url_downloads_through_the_safe_fetcher(
     local_server,
     settings,
 ):
-    settings.SNAPCLASS_FETCH_ALLOW_PRIVATE_HOSTS = ["127.0.0.1"]
+    settings.SNAPCLASS_PREDICT_URL_ALLOW_PRIVATE_HOSTS = ["127.0.0.1"]
     url = local_server.add(
         "/cat.jpg", body=make_jpeg(1), headers={"Content-Type": "image/jpeg"}
     )
@@ -85,7 +85,10 @@ def test_predict_url_downloads_through_the_safe_fetcher(
     assert local_server.hits["/cat.jpg"] == 1
 
 
-def test_predict_url_refuses_private_addresses(client, model, local_server):
+def test_predict_url_refuses_private_addresses_even_those_scraping_may_reach(
+    client, model, local_server, settings
+):
+    settings.SNAPCLASS_FETCH_ALLOW_PRIVATE_HOSTS = ["127.0.0.1"]  # scraping's list
     url = local_server.add("/cat.jpg", body=make_jpeg(1))
 
     response = client.post(PREDICT, {"url": url}, content_type="application/json")

@@ -189,7 +189,9 @@ def test_non_staff_cannot_promote_from_the_page(client, install_model):
 
 def test_the_admin_shows_a_new_api_key_once_and_stores_its_hash(admin_client):
     response = admin_client.post(
-        "/admin/classifier/apikey/add/", {"name": "shop"}, follow=True
+        "/admin/classifier/apikey/add/",
+        {"name": "shop", "role": "curator"},
+        follow=True,
     )
 
     assert response.status_code == 200

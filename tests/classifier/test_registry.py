@@ -56,13 +56,18 @@ def test_register_stores_relative_paths_hashes_preprocessing_and_metrics(
     assert version.is_current is False
 
 
-def test_register_refuses_artifacts_outside_media_root(trained, tmp_path):
+def test_register_stores_artifacts_written_outside_the_media_folder(trained, settings):
+    # As with S3 storage: training writes locally, the registry uploads.
     model = trained("two")
-    with pytest.raises(ValueError, match="MEDIA_ROOT"):
-        model_version_register(
-            run=None, artifacts_dir=model.artifacts, result=model.result
-        )
-    assert not ModelVersion.objects.exists()
+
+    version = model_version_register(
+        run=None, artifacts_dir=model.artifacts, result=model.result, prefix="models/x"
+    )
+
+    assert version.onnx_path == "models/x/model.onnx"
+    stored = Path(settings.MEDIA_ROOT) / version.onnx_path
+    assert stored.read_bytes() == (Path(model.artifacts) / "model.onnx").read_bytes()
+    registry.artifacts.artifacts_verify(version)
 
 
 def test_first_model_is_promoted_after_training(install_model):

@@ -147,3 +147,16 @@ def test_a_zip_whose_members_lie_about_their_size_is_bounded(tmp_path, settings)
     report = import_images(archive)
 
     assert report.imported == 0 and report.rejected == 1
+
+
+@pytest.mark.django_db
+def test_the_command_finds_a_relative_name_in_the_import_folder(settings, tmp_path):
+    # Operators put imports in their own folder, never under media.
+    settings.SNAPCLASS_IMPORT_DIR = tmp_path / "import"
+    (settings.SNAPCLASS_IMPORT_DIR / "set" / "cat").mkdir(parents=True)
+    (settings.SNAPCLASS_IMPORT_DIR / "set" / "cat" / "a.jpg").write_bytes(make_jpeg(77))
+    out = io.StringIO()
+
+    call_command("import_images", "set", "--no-progress", stdout=out)
+
+    assert json.loads(out.getvalue())["imported"] == 1

@@ -169,15 +169,20 @@ def test_the_api_starts_runs_for_staff_only(
     assert again.status_code == 409 and again.json()["code"] == "run_active"
 
 
-def test_the_run_pages_show_metrics_and_top_losses(small_dataset, client):
+def test_the_run_pages_show_metrics_and_top_losses(small_dataset, client, viewer):
     run = train_here()
 
     listing = client.get(reverse("training:runs"))
     detail = client.get(reverse("training:run", args=[run.pk]))
+    client.force_login(viewer)
+    signed_in = client.get(reverse("training:run", args=[run.pk]))
 
     assert listing.status_code == 200 and detail.status_code == 200
     body = detail.content.decode()
     assert 'id="confusion"' in body and 'id="loss-chart"' in body
+    # Top losses name every image (rejected ones too): viewers and curators only.
+    assert body.count("<figure>") == 0
+    body = signed_in.content.decode()
     assert body.count("<figure>") == min(24, Image.objects.count())
     assert run.test_count > 0 and 'id="run-test"' in body
     assert 'id="test-confusion"' in body and 'id="run-calibration"' in body

@@ -4,7 +4,9 @@ import secrets
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
 
 from datasets.importing import import_images
 from datasets.models import Image
@@ -44,8 +46,21 @@ class Command(BaseCommand):
         username = settings.SNAPCLASS_ADMIN_USERNAME
         password = settings.SNAPCLASS_ADMIN_PASSWORD
         generated = not password
+        if generated and settings.SNAPCLASS_ADMIN_PASSWORD_REQUIRED:
+            # A printed password would stay in `docker compose logs`.
+            raise CommandError(
+                "Set SNAPCLASS_ADMIN_PASSWORD (in .env) for the first admin account: "
+                "production never generates and prints one."
+            )
         if generated:
             password = secrets.token_urlsafe(12)
+        else:
+            try:
+                validate_password(password, User(username=username))
+            except ValidationError as exc:
+                raise CommandError(
+                    "SNAPCLASS_ADMIN_PASSWORD is too weak: " + " ".join(exc.messages)
+                ) from None
         User.objects.create_superuser(username=username, email="", password=password)
         if generated:
             self.stdout.write(

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('classifier', '0003_predictionlog_feedback'),
+        ('classifier', '0004_apikey_role_feedback_token_curator_perms'),
     ]
 
     operations = [
