@@ -76,11 +76,11 @@ def test_heartbeats_go_on_while_the_model_is_registered(
     beats = []
     real = registry.model_version_after_training
 
-    def slow_gate(version):  # a slow promotion comparison
+    def slow_gate(version, **kwargs):  # a slow promotion comparison
         beats.append(TrainingRun.objects.get(pk=version.run_id).heartbeat_at)
         time.sleep(1.5)
         beats.append(TrainingRun.objects.get(pk=version.run_id).heartbeat_at)
-        return real(version)
+        return real(version, **kwargs)
 
     monkeypatch.setattr(registry, "model_version_after_training", slow_gate)
     monkeypatch.setattr(runner, "HEARTBEAT_EVERY", 0.2)
