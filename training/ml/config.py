@@ -10,6 +10,7 @@ from typing import Any, NamedTuple
 
 RESIZE_METHODS = ("squish", "crop")
 DEVICES = ("auto", "cpu", "cuda")
+BODY_BN = ("auto", "frozen", "train")
 
 
 def _backbone_names() -> tuple[str, ...]:
@@ -86,6 +87,18 @@ class TrainConfig:
     batch_size: int = option(32, "images per training batch", min=1, max=1024)
     resize_method: str = option(
         "squish", "how images become squares", choices=RESIZE_METHODS
+    )
+    label_smoothing: float = option(
+        0.0,
+        "label smoothing of the training loss (0: plain cross-entropy)",
+        min=0.0,
+        max=0.5,
+    )
+    body_bn: str = option(
+        "auto",
+        "the pretrained body's batch norms: keep their ImageNet statistics "
+        "('frozen'), update them ('train'), or what the backbone needs ('auto')",
+        choices=BODY_BN,
     )
     confidence_target: float = option(
         0.9,

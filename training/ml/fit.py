@@ -13,6 +13,7 @@ from fastai.callback.core import Callback, CancelFitException, TrainEvalCallback
 from fastai.callback.fp16 import AMPMode, MixedPrecision
 from fastai.data.core import DataLoaders
 from fastai.learner import Learner
+from fastai.losses import LabelSmoothingCrossEntropyFlat
 from fastai.metrics import accuracy, error_rate
 from torch import nn
 
@@ -139,6 +140,12 @@ class BodyBatchNormStats(Callback):
                 module.eval()
 
 
+def body_bn_frozen(config: TrainConfig, backbone: Backbone) -> bool:
+    if config.body_bn == "auto":
+        return backbone.frozen_bn_stats
+    return config.body_bn == "frozen"
+
+
 def make_learner(
     config: TrainConfig,
     backbone: Backbone,
@@ -149,14 +156,20 @@ def make_learner(
     model = create_model(
         backbone, len(dls.vocab), pretrained=True, weights_dir=config.weights_dir
     )
+    loss = (
+        LabelSmoothingCrossEntropyFlat(eps=config.label_smoothing)
+        if config.label_smoothing
+        else None  # fastai's default: cross-entropy
+    )
     learn = Learner(
         dls,
         model,
+        loss_func=loss,
         splitter=backbone.splitter,
         metrics=[error_rate, accuracy],
         cbs=[tracker] if tracker is not None else None,
     )
-    if backbone.frozen_bn_stats:
+    if body_bn_frozen(config, backbone):
         learn.add_cb(BodyBatchNormStats())
     learn.freeze()
     if dls.device is not None and torch.device(dls.device).type == "cuda":
