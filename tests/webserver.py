@@ -138,16 +138,28 @@ class _RequestHandler(BaseHTTPRequestHandler):
         )
         owner = self.server.owner
         owner._enter(request)
+        left = False
+
+        def leave() -> None:
+            nonlocal left
+            if not left:
+                left = True
+                owner._leave(request)
+
         try:
             status, headers, body = owner._dispatch(request)
-            self._respond(status, headers, body)
+            self._respond(status, headers, body, done=leave)
         except (ConnectionError, TimeoutError, ssl.SSLError):
             pass  # the client gave up
         finally:
-            owner._leave(request)
+            leave()
         self.close_connection = True
 
-    def _respond(self, status: int, headers: Headers, body: Body) -> None:
+    def _respond(
+        self, status: int, headers: Headers, body: Body, done: Callable[[], None]
+    ) -> None:
+        """Send the response; `done` runs just before its last bytes go out, so a
+        client that has read the whole response is never still counted in flight."""
         pairs = list(headers.items()) if isinstance(headers, Mapping) else list(headers)
         names = {name.lower() for name, _ in pairs}
         chunked = any(
@@ -161,17 +173,25 @@ class _RequestHandler(BaseHTTPRequestHandler):
         self.send_response_only(status)
         for name, value in pairs:
             self.send_header(name, value)
-        self.end_headers()
         if self.command == "HEAD":
+            done()
+            self.end_headers()
             return
-        pieces = [body] if isinstance(body, bytes) else body
-        for piece in pieces:
+        self.end_headers()
+        pieces = iter([body] if isinstance(body, bytes) else body)
+        piece = next(pieces, None)
+        while piece is not None:
+            following = next(pieces, None)  # a slow body sleeps here
             if chunked:
-                if not piece:
-                    continue
-                piece = b"%x\r\n%s\r\n" % (len(piece), piece)
-            self.wfile.write(piece)
+                if piece:
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+            else:
+                if following is None:
+                    done()
+                self.wfile.write(piece)
             self.wfile.flush()
+            piece = following
+        done()
         if chunked:
             self.wfile.write(b"0\r\n\r\n")
             self.wfile.flush()
