@@ -52,14 +52,18 @@ def test_a_training_over_its_time_limit_under_the_solo_pool_fails_and_frees_the_
     small_dataset,  # noqa: F811
     start_worker,
 ):
-    start_worker("train", SNAPCLASS_TRAIN_TIME_LIMIT="3")
-    run = runner.training_run_start(config={**TINY, "epochs": 500})
+    limited = start_worker("train", SNAPCLASS_TRAIN_TIME_LIMIT="3")
+    run = runner.training_run_start(config={**TINY, "epochs": 200})
 
     run = wait_for(lambda: finished(run.pk), timeout=180, message="the run to end")
 
     assert run.status == "failed"
     assert "exceeded its time limit of 3 s" in run.message
     assert run.slot is None and not ModelVersion.objects.exists()
+    # The slot is free: the next run starts (on a worker without the tiny limit,
+    # which a loaded machine could exceed with a one-epoch run).
+    limited.stop()
+    start_worker("train")
     following = runner.training_run_start(config=TINY)
     run = wait_for(lambda: finished(following.pk), timeout=180, message="next run")
     assert run.status == "succeeded", run.message
