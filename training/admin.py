@@ -98,7 +98,7 @@ class TrainingRunAdmin(admin.ModelAdmin):
         if request.method == "POST" and form.is_valid():
             try:
                 run = runner.training_run_start(
-                    config=form.cleaned_data, user=request.user, trigger=Trigger.MANUAL
+                    config=form.overrides(), user=request.user, trigger=Trigger.MANUAL
                 )
             except DomainError as exc:
                 self.message_user(request, exc.message, messages.ERROR)

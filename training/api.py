@@ -7,6 +7,7 @@ from rest_framework.response import Response
 
 from config.permissions import WritesNeed, can_view_run_images, require
 from training import runner
+from training.interfaces import config_overrides
 from training.models import TrainingRun, Trigger
 from training.serializers import (
     RunImageSerializer,
@@ -45,7 +46,9 @@ class TrainingRunViewSet(
         data = TrainingRunCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         run = runner.training_run_start(
-            config=data.validated_data, user=request.user, trigger=Trigger.API
+            config=config_overrides(data.validated_data),
+            user=request.user,
+            trigger=Trigger.API,
         )
         return Response(TrainingRunSerializer(run).data, status=status.HTTP_201_CREATED)
 

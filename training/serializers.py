@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from training.interfaces import TrainingRunCreateSerializer  # noqa: F401
 from training.models import EpochMetric, RunImage, TrainingRun
 
 
@@ -64,13 +65,3 @@ class RunImageSerializer(serializers.ModelSerializer):
     class Meta:
         model = RunImage
         fields = ["image", "label_name", "split", "loss", "predicted", "confidence"]
-
-
-class TrainingRunCreateSerializer(serializers.Serializer):
-    backbone = serializers.CharField(required=False, max_length=64)
-    epochs = serializers.IntegerField(required=False, min_value=1, max_value=200)
-    image_size = serializers.IntegerField(required=False, min_value=32, max_value=1024)
-    valid_pct = serializers.FloatField(required=False, min_value=0.05, max_value=0.5)
-    seed = serializers.IntegerField(required=False, min_value=0, max_value=2**31 - 1)
-    batch_size = serializers.IntegerField(required=False, min_value=1, max_value=1024)
-    base_lr = serializers.FloatField(required=False, min_value=1e-7, max_value=1.0)

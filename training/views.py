@@ -34,7 +34,7 @@ def run_start(request: HttpRequest) -> HttpResponse:
         return redirect("training:runs")
     try:
         run = runner.training_run_start(
-            config=form.cleaned_data, user=request.user, trigger=Trigger.MANUAL
+            config=form.overrides(), user=request.user, trigger=Trigger.MANUAL
         )
     except DomainError as exc:
         messages.error(request, exc.message)

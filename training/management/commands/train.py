@@ -8,6 +8,7 @@ from tqdm import tqdm
 
 from config.errors import DomainError
 from training import runner
+from training.interfaces import add_config_flags, config_overrides
 from training.models import Trigger
 
 
@@ -19,23 +20,11 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument(
-            "--backbone", help="efficientnet_lite0 (default), resnet18, ..."
-        )
-        parser.add_argument("--epochs", type=int)
-        parser.add_argument("--image-size", type=int, dest="image_size")
-        parser.add_argument("--valid-pct", type=float, dest="valid_pct")
-        parser.add_argument("--seed", type=int)
-        parser.add_argument("--batch-size", type=int, dest="batch_size")
-        parser.add_argument("--lr", type=float, dest="base_lr")
-        parser.add_argument("--device", choices=["auto", "cpu", "cuda"])
+        add_config_flags(parser)  # one flag per TrainConfig field, same bounds
         parser.add_argument("--wait", action="store_true", help="train in this process")
 
     def handle(self, *args, **opts) -> None:
-        keys = ("backbone", "epochs", "image_size", "valid_pct", "seed", "batch_size")
-        config = {
-            k: opts[k] for k in (*keys, "base_lr", "device") if opts[k] is not None
-        }
+        config = config_overrides(opts)
         try:
             run = runner.training_run_start(
                 config=config, trigger=Trigger.MANUAL, enqueue=not opts["wait"]
