@@ -16,6 +16,7 @@ from datasets.selectors import label_list_with_counts
 from datasets.services import (
     DuplicateImage,
     image_delete,
+    image_flag,
     image_ingest,
     image_mark_reviewed,
     image_relabel,
@@ -49,18 +50,19 @@ class ImageAdmin(admin.ModelAdmin):
         "thumb",
         "label",
         "status",
+        "review_reason",
         "source_kind",
         "size",
         "provider",
         "created_at",
     ]
     list_display_links = ["id", "thumb"]
-    list_filter = ["label", "status", "source_kind", "provider"]
+    list_filter = ["label", "status", "review_reason", "source_kind", "provider"]
     search_fields = ["source_url", "page_url", "query", "original_name", "sha256"]
     list_select_related = ["label"]
     list_per_page = 100
     action_form = ImageActionForm
-    actions = ["relabel", "soft_delete", "restore", "mark_reviewed"]
+    actions = ["relabel", "soft_delete", "restore", "mark_reviewed", "flag"]
     readonly_fields = [
         "preview",
         "file",
@@ -77,9 +79,11 @@ class ImageAdmin(admin.ModelAdmin):
         "license",
         "original_name",
         "status",
+        "review_reason",
         "status_changed_at",
         "status_changed_by",
         "near_duplicate_of",
+        "group_key",
         "added_by",
         "created_at",
     ]
@@ -151,6 +155,14 @@ class ImageAdmin(admin.ModelAdmin):
     def mark_reviewed(self, request: HttpRequest, queryset) -> None:
         n = image_mark_reviewed(images=queryset, user=request.user)
         self.message_user(request, f"{n} image(s) marked reviewed.")
+
+    @admin.action(
+        description="Send selected images to review (not trained on until then)",
+        permissions=["change"],
+    )
+    def flag(self, request: HttpRequest, queryset) -> None:
+        n = image_flag(images=queryset, user=request.user)
+        self.message_user(request, f"{n} image(s) sent to review.")
 
     def get_urls(self):
         return [
@@ -317,6 +329,8 @@ class ScrapeJobAdmin(admin.ModelAdmin):
         "progress_bar",
         "found",
         "downloaded",
+        "grouped",
+        "conflicts",
         "duplicates",
         "rejected",
         "failed",

@@ -72,6 +72,8 @@ class ScrapeJobSerializer(serializers.ModelSerializer):
             "found",
             "downloaded",
             "duplicates",
+            "grouped",
+            "conflicts",
             "rejected",
             "failed",
             "reasons",

@@ -32,6 +32,7 @@ class TrainingRunAdmin(admin.ModelAdmin):
         "backbone",
         "progress_pct",
         "error_rate",
+        "test_error_rate",
         "device",
         "page",
         "cleaner",

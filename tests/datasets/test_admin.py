@@ -137,3 +137,18 @@ def test_groups_exist_with_their_permissions():
         "view_label",
     }
     assert not viewers.permissions.exclude(codename__startswith="view_").exists()
+
+
+def test_a_curator_sends_images_to_review_and_back(client, curator, images):
+    client.force_login(curator)
+    ids = [str(images[0].pk)]
+
+    client.post(changelist(), {"action": "flag", "_selected_action": ids})
+
+    images[0].refresh_from_db()
+    assert (images[0].status, images[0].review_reason) == ("review", "flagged")
+    listed = client.get(changelist(), {"review_reason": "flagged"}).content.decode()
+    assert f"/{images[0].pk}/change/" in listed
+    client.post(changelist(), {"action": "mark_reviewed", "_selected_action": ids})
+    images[0].refresh_from_db()
+    assert (images[0].status, images[0].review_reason) == ("active", "")
