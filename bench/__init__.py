@@ -40,4 +40,4 @@ class Figure:
 
 
 # Run order; each name is a module bench/<name>.py.
-BENCHES = ["ingest", "scrape", "training", "predict", "browser"]
+BENCHES = ["ingest", "scrape", "training", "predict", "browser", "quality"]
