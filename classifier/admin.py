@@ -14,6 +14,7 @@ from classifier.services import (
     api_key_revoke,
     api_key_role_allowed,
 )
+from config.display import admin_json, admin_number
 
 
 @admin.register(ModelVersion)
@@ -25,8 +26,8 @@ class ModelVersionAdmin(admin.ModelAdmin):
         "is_current",
         "backbone",
         "labels",
-        "error_rate",
-        "valid_loss",
+        "error_rate_display",
+        "valid_loss_display",
         "run",
         "created_at",
         "promoted_at",
@@ -41,9 +42,9 @@ class ModelVersionAdmin(admin.ModelAdmin):
         "backbone",
         "label_names",
         "preprocessing",
-        "metrics",
-        "error_rate",
-        "valid_loss",
+        "metrics_display",
+        "error_rate_display",
+        "valid_loss_display",
         "onnx_link",
         "weights_path",
         "weights_sha256",
@@ -52,13 +53,17 @@ class ModelVersionAdmin(admin.ModelAdmin):
         "onnx_path",
         "onnx_sha256",
         "is_current",
-        "comparison",
+        "comparison_display",
         "decision",
         "created_at",
         "promoted_at",
         "promoted_by",
     ]
     fields = readonly_fields
+    error_rate_display = admin_number("error_rate", "error rate")
+    valid_loss_display = admin_number("valid_loss", "valid loss")
+    metrics_display = admin_json("metrics", "metrics")
+    comparison_display = admin_json("comparison", "comparison")
 
     @admin.display(description="labels")
     def labels(self, version: ModelVersion) -> str:

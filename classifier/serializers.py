@@ -7,6 +7,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from classifier.models import ModelVersion
+from config.fields import URIField
 
 
 class PredictUploadSerializer(serializers.Serializer):
@@ -28,13 +29,13 @@ class PredictUploadSerializer(serializers.Serializer):
 class PredictUrlSerializer(serializers.Serializer):
     """application/json: the address of an image to download and classify."""
 
-    url = serializers.CharField(max_length=8192, help_text="An http(s) image URL.")
+    url = URIField(max_length=8192, help_text="An http(s) image URL.")
 
 
 class PredictInputSerializer(PredictUploadSerializer, PredictUrlSerializer):
     """Whatever arrived, checked for exactly one of image, images and url."""
 
-    url = serializers.CharField(max_length=8192, required=False)
+    url = URIField(max_length=8192, required=False)
 
     def validate(self, attrs):
         given = [name for name in ("image", "images", "url") if name in attrs]
@@ -83,8 +84,11 @@ class PredictionListSerializer(serializers.Serializer):
 
 
 class ErrorSerializer(serializers.Serializer):
-    detail = serializers.CharField()
-    code = serializers.CharField()
+    detail = serializers.CharField(help_text="What is wrong, in words.")
+    code = serializers.CharField(help_text="A stable code for programs.")
+    errors = serializers.DictField(
+        required=False, help_text="Per field, when the input had several problems."
+    )
 
 
 class ModelVersionSerializer(serializers.ModelSerializer):

@@ -1,16 +1,21 @@
 from __future__ import annotations
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ActionForm
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.db.models import Q
 from django.http import HttpRequest, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from config.errors import DomainError
 from datasets import imaging, scraping
-from datasets.forms import ImageUploadForm
+from datasets.forms import ImageUploadForm, LinesField, provider_choices
+from datasets.labels import label_create, label_slug, label_update, sections_parse
 from datasets.models import Image, ImageChange, Label, ScrapeJob
 from datasets.selectors import label_list_with_counts
 from datasets.services import (
@@ -207,20 +212,63 @@ class ImageAdmin(admin.ModelAdmin):
         return TemplateResponse(request, "admin/datasets/image/upload.html", context)
 
 
-class LabelActionForm(ActionForm):
+class LabelAdminForm(forms.ModelForm):
+    """Name, queries as plain lines, active; the slug is derived from the name."""
+
+    queries = LinesField(
+        label="Search queries",
+        help_text="One per line; without any, the name is searched.",
+        widget=forms.Textarea(attrs={"rows": 4, "cols": 60}),
+    )
+
+    class Meta:
+        model = Label
+        fields = ["name", "queries", "is_active"]
+
+    def clean_name(self) -> str:
+        name = " ".join(self.cleaned_data["name"].split())
+        slug = label_slug(name)
+        if not slug:
+            raise forms.ValidationError(
+                "The name needs letters or digits to make a slug from."
+            )
+        other = (
+            Label.objects.filter(Q(slug=slug) | Q(name__iexact=name))
+            .exclude(pk=self.instance.pk)
+            .first()
+        )
+        if other is not None:
+            raise forms.ValidationError(
+                f"“{name}” would clash with the label “{other.name}” (slug "
+                f"“{other.slug}”): choose another name, or edit that label."
+            )
+        return name
+
+
+class LabelScrapeActionForm(forms.Form):
+    """The scrape action's own page: provider, count, and URLs for the URL list."""
+
+    provider = forms.ChoiceField(choices=provider_choices, widget=forms.RadioSelect)
     count = forms.IntegerField(
-        min_value=1, max_value=1000, initial=150, required=False, label="Images"
+        min_value=1, max_value=1000, initial=150, label="Images per label"
+    )
+    urls = forms.CharField(
+        required=False,
+        label="Image URLs (URL list only)",
+        widget=forms.Textarea(attrs={"rows": 6, "cols": 80}),
+        help_text="A line with a label's name, then its image URLs, one per line.",
     )
 
 
 @admin.register(Label)
 class LabelAdmin(admin.ModelAdmin):
-    action_form = LabelActionForm
+    form = LabelAdminForm
     actions = ["scrape"]
     list_display = [
         "name",
         "slug",
         "is_active",
+        "queries_text",
         "active_count",
         "review_count",
         "deleted_count",
@@ -228,12 +276,35 @@ class LabelAdmin(admin.ModelAdmin):
     ]
     list_filter = ["is_active"]
     search_fields = ["name", "slug"]
-    prepopulated_fields = {"slug": ["name"]}
-    readonly_fields = ["created_at"]
+    readonly_fields = ["slug", "created_at"]
     change_list_template = "admin/datasets/label/change_list.html"
 
     def get_queryset(self, request: HttpRequest):
         return label_list_with_counts()
+
+    def get_fields(self, request: HttpRequest, obj=None) -> list[str]:
+        fields = ["name", "queries", "is_active"]
+        return fields if obj is None else ["name", "slug", *fields[1:], "created_at"]
+
+    def save_model(self, request, obj: Label, form, change: bool) -> None:
+        # Through the label services, which derive the slug and check clashes.
+        v = form.cleaned_data
+        if change:
+            label = label_update(
+                label=obj,
+                name=v["name"],
+                queries=v["queries"],
+                is_active=v["is_active"],
+            )
+        else:
+            label = label_create(name=v["name"], queries=v["queries"])
+            if not v["is_active"]:
+                label = label_update(label=label, is_active=False)
+        obj.pk, obj.slug = label.pk, label.slug
+
+    @admin.display(description="Queries")
+    def queries_text(self, obj: Label) -> str:
+        return "; ".join(obj.queries) or "–"
 
     @admin.display(description="Active", ordering="active_count")
     def active_count(self, obj: Label) -> int:
@@ -254,27 +325,54 @@ class LabelAdmin(admin.ModelAdmin):
         return request.user.has_perm("datasets.add_scrapejob")
 
     @admin.action(
-        description="Scrape N images for each selected label with its queries",
+        description="Scrape images for the selected labels (choose the provider)",
         permissions=["scrape"],
     )
-    def scrape(self, request: HttpRequest, queryset) -> None:
-        try:
-            count = int(request.POST.get("count") or 150)
-        except ValueError:
-            count = 150
-        jobs = []
-        for label in queryset:
-            jobs += scraping.scrape_jobs_create_for_label(
-                label=label, requested=count, user=request.user
-            )
-        self.message_user(
-            request,
-            format_html(
-                '{} scrape job(s) queued. <a href="{}">Follow their progress</a>.',
-                len(jobs),
-                reverse("admin:datasets_scrapejob_changelist"),
-            ),
+    def scrape(self, request: HttpRequest, queryset):
+        labels = list(queryset.order_by("name"))
+        form = LabelScrapeActionForm(
+            request.POST if "apply" in request.POST else None,
+            initial={"provider": settings.SNAPCLASS_SEARCH_PROVIDER},
         )
+        if "apply" in request.POST and form.is_valid():
+            v = form.cleaned_data
+            try:
+                urls = sections_parse(
+                    v["urls"], [label.name for label in labels], what="URLs"
+                )
+                jobs = []
+                with transaction.atomic():
+                    for label in labels:
+                        jobs += scraping.scrape_jobs_create_for_label(
+                            label=label,
+                            requested=v["count"],
+                            provider=v["provider"],
+                            urls=urls.get(label.slug),
+                            user=request.user,
+                        )
+            except DomainError as exc:
+                form.add_error(None, exc.message)
+            else:
+                self.message_user(
+                    request,
+                    format_html(
+                        '{} scrape job(s) queued with {}. <a href="{}">Follow their '
+                        "progress</a>.",
+                        len(jobs),
+                        scraping.provider_title(v["provider"]),
+                        reverse("datasets:scrape-jobs"),
+                    ),
+                )
+                return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Scrape images",
+            "labels": labels,
+            "form": form,
+            "opts": self.model._meta,
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/datasets/label/scrape.html", context)
 
     def get_urls(self):
         return [

@@ -1,11 +1,12 @@
 from __future__ import annotations
 
 from django.db.models import QuerySet
-from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import mixins, status, viewsets
+from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from config.parsers import SafeJSONParser
 from config.permissions import (
     WritesNeed,
     can_view_jobs,
@@ -32,13 +33,13 @@ class LabelViewSet(viewsets.ReadOnlyModelViewSet):
         return label_list_with_counts()
 
 
-@extend_schema(
-    parameters=[
-        OpenApiParameter("label", str, description="label slug"),
-        OpenApiParameter("status", str, enum=ImageStatus.values),
-        OpenApiParameter("source_kind", str, enum=SourceKind.values),
-    ]
-)
+class ImageFilterSerializer(serializers.Serializer):
+    label = serializers.SlugField(required=False, help_text="A label's slug.")
+    status = serializers.ChoiceField(choices=ImageStatus.values, required=False)
+    source_kind = serializers.ChoiceField(choices=SourceKind.values, required=False)
+
+
+@extend_schema_view(list=extend_schema(parameters=[ImageFilterSerializer]))
 class ImageViewSet(viewsets.ReadOnlyModelViewSet):
     """Images. Anonymous clients and predict-only keys see the active images of
     active labels (none with SNAPCLASS_PUBLIC_IMAGES=none); review, deleted and
@@ -49,13 +50,19 @@ class ImageViewSet(viewsets.ReadOnlyModelViewSet):
     def get_queryset(self) -> QuerySet:
         qs = images_visible(private=can_view_private_images(self.request))
         qs = qs.select_related("label").order_by("-id")
-        params = self.request.query_params
-        if label := params.get("label"):
-            qs = qs.filter(label__slug=label)
-        if (value := params.get("status")) in ImageStatus.values:
-            qs = qs.filter(status=value)
-        if (value := params.get("source_kind")) in SourceKind.values:
-            qs = qs.filter(source_kind=value)
+        if self.action != "list":
+            return qs
+        # A filter value that cannot match is a 400, not a silently full list.
+        # A plain dict: from a QueryDict, DRF would read "?status=" as no filter.
+        filters = ImageFilterSerializer(data=self.request.query_params.dict())
+        filters.is_valid(raise_exception=True)
+        v = filters.validated_data
+        if "label" in v:
+            qs = qs.filter(label__slug=v["label"])
+        if "status" in v:
+            qs = qs.filter(status=v["status"])
+        if "source_kind" in v:
+            qs = qs.filter(source_kind=v["source_kind"])
         return qs
 
 
@@ -70,6 +77,8 @@ class ScrapeJobViewSet(
     permission_classes = [
         WritesNeed.of(create="datasets.add_scrapejob", cancel="datasets.add_scrapejob")
     ]
+    # JSON only: from a form, DRF reads an empty field as "not given".
+    parser_classes = [SafeJSONParser]
 
     def check_permissions(self, request) -> None:
         super().check_permissions(request)

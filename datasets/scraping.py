@@ -50,6 +50,140 @@ class InvalidScrapeRequest(DomainError):
     code = "invalid_scrape_request"
 
 
+PROVIDER_TITLES = {
+    "ddg": "DuckDuckGo",
+    "serpapi": "SerpApi (Google Images)",
+    "bing": "Bing",
+    "urls": "the URL list",
+}
+# What each provider needs before it can run: (setting, words for the page).
+PROVIDER_NEEDS = {
+    "ddg": (None, "No key needed."),
+    "serpapi": ("SERPAPI_KEY", "Needs a SerpApi key in SERPAPI_KEY."),
+    "bing": (
+        "BING_SEARCH_KEY",
+        "Needs a key in BING_SEARCH_KEY (and BING_SEARCH_ENDPOINT for a "
+        "Bing-compatible service).",
+    ),
+    "urls": (None, "Paste the image URLs of each class."),
+}
+# Why a URL gave no image, in words (codes from fetch.py, imaging.py and ingest).
+REASON_WORDS = {
+    "private_address": "points at a private address (refused)",
+    "dns_error": "host name not found",
+    "timeout": "timed out",
+    "connection_error": "connection failed",
+    "tls_error": "TLS (https) error",
+    "bad_url": "not a valid URL",
+    "bad_scheme": "not an http(s) URL",
+    "bad_redirect": "bad redirect",
+    "too_many_redirects": "too many redirects",
+    "bad_response": "malformed HTTP response",
+    "too_large": "file too large",
+    "not_an_image": "not an image",
+    "empty": "empty file",
+    "corrupt": "damaged image",
+    "truncated": "incomplete image",
+    "too_small": "image too small",
+    "unsupported_format": "unsupported image format",
+    "decompression_bomb": "too many pixels",
+    "http_404": "not found (HTTP 404)",
+    "http_403": "forbidden (HTTP 403)",
+    "http_410": "gone (HTTP 410)",
+}
+
+
+def provider_title(provider: str) -> str:
+    """The provider's name for people; a Bing-compatible endpoint says where."""
+    if provider == "bing":
+        endpoint = settings.BING_SEARCH_ENDPOINT
+        default = "https://api.bing.microsoft.com/v7.0/images/search"
+        if endpoint and endpoint != default:
+            from urllib.parse import urlsplit
+
+            return f"the Bing-compatible search at {urlsplit(endpoint).netloc}"
+    return PROVIDER_TITLES.get(provider, provider)
+
+
+def provider_missing_setting(provider: str) -> str | None:
+    """The setting a provider needs that is not set, or None."""
+    setting = PROVIDER_NEEDS.get(provider, (None, ""))[0]
+    if setting and not getattr(settings, setting, ""):
+        return setting
+    return None
+
+
+def reason_words(code: str) -> str:
+    if code in REASON_WORDS:
+        return REASON_WORDS[code]
+    if code.startswith("http_"):
+        return f"HTTP error {code[5:]}"
+    return code.replace("_", " ")
+
+
+def search_error_words(provider: str, exc: search.SearchError) -> str:
+    """Why a search could not run, naming the provider that was asked."""
+    title = provider_title(provider)
+    if exc.code == "no_connection":
+        return f"No internet connection to {title} ({exc.message[:300]})."
+    if exc.code == "missing_key":
+        setting = PROVIDER_NEEDS.get(provider, (None, ""))[0] or "its key"
+        if "not set" in exc.message:
+            return f"{title} needs an API key: set {setting}."
+        return f"{title} refused the key in {setting}: {exc.message[:200]}."
+    if exc.code == "rate_limited":
+        return f"{title} refused: too many searches; try again later."
+    if exc.code == "bad_input":
+        return f"{title} refused the request: {exc.message[:300]}."
+    return f"{title} failed: {exc.message[:300]}."
+
+
+def scrape_outcome(
+    *, provider: str, query: str, found: int, counts: Counter, reasons: Counter
+) -> tuple[str, str]:
+    """(status, message) of a job that ran to its end, in words.
+
+    Nothing new stored is a failure unless every image was already in the dataset.
+    """
+    title = provider_title(provider)
+    downloaded, duplicates = counts["downloaded"], counts["duplicates"]
+    lost = counts["rejected"] + counts["failed"]
+    if found == 0:
+        if provider == "urls":
+            return JobStatus.FAILED, "The URL list has no usable http(s) URLs."
+        return JobStatus.FAILED, f"{title} found no images for “{query}”."
+    similar = []
+    if counts["grouped"]:
+        similar.append(f"{counts['grouped']} joined a group of near duplicates")
+    if counts["conflicts"]:
+        similar.append(
+            f"{counts['conflicts']} wait for review as look-alikes of another "
+            "label's images"
+        )
+    summary = (
+        f"{downloaded} new image{'s' if downloaded != 1 else ''}"
+        + (f" ({', '.join(similar)})" if similar else "")
+        + f", {duplicates} already in the dataset, {lost} not usable"
+    )
+    if downloaded == 0 and duplicates == 0:
+        what = "URLs" if provider == "urls" else f"images {title} found"
+        if reasons.get("private_address", 0) == lost and lost:
+            return JobStatus.FAILED, (
+                f"Nothing downloaded: all {lost} {what} point at private "
+                "addresses; allow them with SNAPCLASS_FETCH_ALLOW_PRIVATE_HOSTS."
+            )
+        top = ", ".join(
+            f"{n} {reason_words(code)}" for code, n in reasons.most_common(4)
+        )
+        return JobStatus.FAILED, f"Nothing downloaded from {lost} {what}: {top}."
+    if lost:
+        top = ", ".join(
+            f"{n} {reason_words(code)}" for code, n in reasons.most_common(3)
+        )
+        return JobStatus.SUCCEEDED, f"{summary} ({top})."
+    return JobStatus.SUCCEEDED, f"{summary}."
+
+
 class TransientScrapeError(Exception):
     """A network problem talking to the search provider: worth a retry later."""
 
@@ -65,6 +199,7 @@ def fetch_limits() -> fetch.FetchLimits:
 
 def provider_options() -> dict[str, Any]:
     return {
+        "DDG_PROXY": settings.DDG_PROXY,
         "SERPAPI_KEY": settings.SERPAPI_KEY,
         "SERPAPI_ENDPOINT": settings.SERPAPI_ENDPOINT,
         "BING_SEARCH_KEY": settings.BING_SEARCH_KEY,
@@ -124,14 +259,38 @@ def scrape_job_create(
 
 
 def scrape_jobs_create_for_label(
-    *, label: Label, requested: int, provider: str | None = None, user: Any = None
+    *,
+    label: Label,
+    requested: int,
+    provider: str | None = None,
+    urls: list[str] | None = None,
+    user: Any = None,
+    enqueue: bool = True,
 ) -> list[ScrapeJob]:
-    """One job per search query of the label, sharing the requested count."""
+    """One job per search query of the label, sharing the requested count; for the
+    urls provider, one job over the label's URLs."""
+    provider = provider or settings.SNAPCLASS_SEARCH_PROVIDER
+    if provider == "urls":
+        return [
+            scrape_job_create(
+                label=label,
+                provider=provider,
+                requested=max(1, min(requested, len(urls or ()))),
+                urls=urls,
+                user=user,
+                enqueue=enqueue,
+            )
+        ]
     queries = [q for q in label.queries if q.strip()] or [label.name]
     share = max(1, requested // len(queries))
     return [
         scrape_job_create(
-            label=label, provider=provider, query=q, requested=share, user=user
+            label=label,
+            provider=provider,
+            query=q,
+            requested=share,
+            user=user,
+            enqueue=enqueue,
         )
         for q in queries
     ]
@@ -302,7 +461,9 @@ def scrape_job_run(
         candidates = _search(job)
     except search.SearchError as exc:
         scrape_job_finish(
-            job.pk, status=JobStatus.FAILED, message=f"{exc.code}: {exc.message}"
+            job.pk,
+            status=JobStatus.FAILED,
+            message=search_error_words(job.provider, exc),
         )
         return _reload(job)
 
@@ -372,17 +533,14 @@ def scrape_job_run(
     if cancelled or tally.flush(force=True):
         scrape_job_finish(job.pk, status=JobStatus.CANCELLED, message="Cancelled.")
     else:
-        c = tally.counts
-        scrape_job_finish(
-            job.pk,
-            status=JobStatus.SUCCEEDED,
-            message=(
-                f"{c['downloaded']} downloaded ({c['grouped']} joined a group of "
-                f"near duplicates, {c['conflicts']} wait for review as look-alikes "
-                f"of another label's images), {c['duplicates']} duplicates, "
-                f"{c['rejected']} rejected, {c['failed']} failed."
-            ),
+        status, message = scrape_outcome(
+            provider=job.provider,
+            query=job.query,
+            found=len(candidates),
+            counts=tally.counts,
+            reasons=tally.reasons,
         )
+        scrape_job_finish(job.pk, status=status, message=message)
     return _reload(job)
 
 

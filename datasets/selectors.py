@@ -149,3 +149,21 @@ def near_duplicate_groups(
     for pk, _ in rows:
         groups.setdefault(find(pk), []).append(pk)
     return [sorted(g) for g in groups.values() if len(g) > 1]
+
+
+def scrape_job_reasons(job) -> list[dict]:
+    """Why URLs of a job gave no image: code, words, count and sample URLs."""
+    from datasets.scraping import reason_words
+
+    samples: dict[str, list[dict]] = {}
+    for sample in job.reason_samples or []:
+        samples.setdefault(sample.get("code", ""), []).append(sample)
+    return [
+        {
+            "code": code,
+            "words": reason_words(code),
+            "count": n,
+            "samples": samples.get(code, [])[:5],
+        }
+        for code, n in sorted(job.reasons.items(), key=lambda kv: (-kv[1], kv[0]))
+    ]

@@ -1,8 +1,19 @@
 from __future__ import annotations
 
+from django.conf import settings
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from config.fields import StrictJSONSerializer
 from datasets.models import Image, Label, ScrapeJob
+from datasets.search import PROVIDERS
+from datasets.search.base import LICENSES
+
+
+@extend_schema_field(OpenApiTypes.URI)
+class FileURLField(serializers.FileField):
+    """A stored file, answered as its absolute URL."""
 
 
 class LabelSerializer(serializers.ModelSerializer):
@@ -27,8 +38,8 @@ class LabelSerializer(serializers.ModelSerializer):
 
 class ImageSerializer(serializers.ModelSerializer):
     label = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    url = serializers.FileField(source="file", read_only=True)
-    thumbnail_url = serializers.FileField(source="thumbnail", read_only=True)
+    url = FileURLField(source="file", read_only=True)
+    thumbnail_url = FileURLField(source="thumbnail", read_only=True)
 
     class Meta:
         model = Image
@@ -85,14 +96,33 @@ class ScrapeJobSerializer(serializers.ModelSerializer):
         ]
 
 
-class ScrapeJobCreateSerializer(serializers.Serializer):
+class ScrapeJobCreateSerializer(StrictJSONSerializer):
     label = serializers.SlugRelatedField(
-        slug_field="slug", queryset=Label.objects.all()
+        slug_field="slug", queryset=Label.objects.all(), help_text="A label's slug."
     )
-    provider = serializers.CharField(required=False, max_length=32)
-    query = serializers.CharField(required=False, max_length=255)
-    max = serializers.IntegerField(required=False, min_value=1, default=150)
-    license = serializers.CharField(required=False, allow_blank=True, max_length=32)
+    provider = serializers.ChoiceField(
+        choices=list(PROVIDERS),
+        required=False,
+        help_text="Default: SNAPCLASS_SEARCH_PROVIDER.",
+    )
+    query = serializers.RegexField(
+        r"\S",
+        required=False,
+        max_length=255,
+        help_text="Default: the label's first query, or its name.",
+    )
+    max = serializers.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=settings.SNAPCLASS_SCRAPE_MAX_IMAGES,
+        default=150,
+    )
+    license = serializers.ChoiceField(
+        choices=["", *LICENSES], required=False, help_text="ddg and bing only."
+    )
     urls = serializers.ListField(
-        child=serializers.URLField(max_length=2000), required=False, max_length=10_000
+        child=serializers.URLField(max_length=2000),
+        required=False,
+        max_length=settings.SNAPCLASS_SCRAPE_MAX_IMAGES,
+        help_text="For the urls provider: the image URLs (at most `max` are used).",
     )

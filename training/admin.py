@@ -7,17 +7,45 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from config.display import admin_json, admin_number
 from config.errors import DomainError
 from training import runner
+from training.epochs import epoch_name
 from training.forms import TrainingRunForm
-from training.models import EpochMetric, TrainingRun, Trigger
+from training.models import EpochMetric, Project, TrainingRun, Trigger
+from training.selectors import run_freeze_epochs
+
+FLOATS = {
+    "train_loss": "train loss",
+    "valid_loss": "valid loss",
+    "error_rate": "error rate",
+    "best_error_rate": "best error rate",
+    "test_error_rate": "test error rate",
+    "accuracy": "accuracy",
+    "seconds": "seconds",
+    "progress": "progress",
+}
 
 
 class EpochMetricInline(admin.TabularInline):
     model = EpochMetric
     extra = 0
     can_delete = False
-    readonly_fields = ["epoch", *EpochMetric.RECORDED]
+    readonly_fields = [
+        "name",
+        "phase",
+        *(f"{f}_display" for f in EpochMetric.RECORDED if f in FLOATS),
+    ]
+    fields = readonly_fields
+    train_loss_display = admin_number("train_loss", "train loss")
+    valid_loss_display = admin_number("valid_loss", "valid loss")
+    error_rate_display = admin_number("error_rate", "error rate")
+    accuracy_display = admin_number("accuracy", "accuracy")
+    seconds_display = admin_number("seconds", "seconds", digits=1)
+
+    @admin.display(description="epoch")
+    def name(self, obj: EpochMetric) -> str:
+        return epoch_name(obj.epoch, run_freeze_epochs(obj.run))
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False
@@ -31,16 +59,28 @@ class TrainingRunAdmin(admin.ModelAdmin):
         "trigger",
         "backbone",
         "progress_pct",
-        "error_rate",
-        "test_error_rate",
+        "error_rate_display",
+        "test_error_rate_display",
         "device",
         "page",
         "cleaner",
         "created_at",
     ]
     list_filter = ["status", "trigger"]
-    readonly_fields = [f.name for f in TrainingRun._meta.fields if f.name != "id"]
+    readonly_fields = [
+        f"{f.name}_display" if f.name in FLOATS or f.name == "per_class" else f.name
+        for f in TrainingRun._meta.fields
+        if f.name != "id"
+    ]
+    fields = readonly_fields
     inlines = [EpochMetricInline]
+    error_rate_display = admin_number("error_rate", "error rate")
+    best_error_rate_display = admin_number("best_error_rate", "best error rate")
+    test_error_rate_display = admin_number("test_error_rate", "test error rate")
+    valid_loss_display = admin_number("valid_loss", "valid loss")
+    seconds_display = admin_number("seconds", "seconds", digits=1)
+    progress_display = admin_number("progress", "progress")
+    per_class_display = admin_json("per_class", "per class")
     actions = ["cancel"]
     change_list_template = "admin/training/trainingrun/change_list.html"
 
@@ -117,3 +157,23 @@ class TrainingRunAdmin(admin.ModelAdmin):
         return TemplateResponse(
             request, "admin/training/trainingrun/start.html", context
         )
+
+
+@admin.register(Project)
+class ProjectAdmin(admin.ModelAdmin):
+    """Classifiers made from words (the new-classifier page); read here."""
+
+    list_display = ["id", "name", "provider", "per_label", "status", "run", "page"]
+    list_filter = ["status", "provider"]
+    search_fields = ["name"]
+    list_select_related = ["run"]
+    readonly_fields = [f.name for f in Project._meta.fields if f.name != "id"]
+
+    @admin.display(description="Page")
+    def page(self, obj: Project) -> str:
+        return format_html(
+            '<a href="{}">progress</a>', reverse("training:project", args=[obj.pk])
+        )
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False

@@ -6,4 +6,5 @@ from training import api
 
 router = SimpleRouter()
 router.register("training-runs", api.TrainingRunViewSet, basename="trainingrun")
+router.register("projects", api.ProjectViewSet, basename="project")
 urlpatterns = router.urls

@@ -15,6 +15,7 @@ from typing import Any
 from django import forms
 from rest_framework import serializers
 
+from config.fields import StrictJSONSerializer
 from training.ml import TrainConfig
 from training.ml.cli import config_help
 from training.ml.config import field_choices, field_kind
@@ -105,7 +106,8 @@ class TrainingRunForm(forms.Form):
 
 TrainingRunCreateSerializer = type(
     "TrainingRunCreateSerializer",
-    (serializers.Serializer,),
+    # JSON values of the documented types only: DRF would read "5" as 5.
+    (StrictJSONSerializer,),
     {
         "__doc__": "Start a run; fields left out take the server's defaults.",
         **{f.name: serializer_field(f) for f in public_fields()},

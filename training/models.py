@@ -142,3 +142,49 @@ class RunImage(models.Model):
             models.Index(fields=["run", "split"]),
             models.Index(fields=["run", "loss"]),
         ]
+
+
+class Project(models.Model):
+    """A classifier asked for in words: its labels, their scrape jobs, and the run
+    that starts by itself once the images are in (the new-classifier page)."""
+
+    class Status(models.TextChoices):
+        SCRAPING = "scraping", "Collecting images"
+        TRAINING = "training", "Training"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    name = models.CharField(max_length=255, blank=True)
+    labels = models.ManyToManyField(Label, related_name="projects")
+    scrape_jobs = models.ManyToManyField("datasets.ScrapeJob", related_name="projects")
+    provider = models.CharField(max_length=32)
+    per_label = models.PositiveIntegerField()
+    train = models.BooleanField(
+        default=True, help_text="Start a training run when the images are in."
+    )
+    train_config = models.JSONField(default=dict, blank=True)
+    run = models.ForeignKey(
+        TrainingRun,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="projects",
+    )
+    status = models.CharField(
+        max_length=16, choices=Status.choices, default=Status.SCRAPING, db_index=True
+    )
+    message = models.TextField(blank=True)
+    notes = models.JSONField(
+        default=list, blank=True, help_text="What happened to each class name."
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Project {self.pk}: {self.name}"

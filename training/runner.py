@@ -36,13 +36,17 @@ from config.errors import Conflict, DomainError
 from datasets import media
 from datasets.models import Image, ImageStatus, JobStatus
 from training import ml
+from training.epochs import epoch_progress
 from training.models import EpochMetric, RunImage, TrainingRun, Trigger
+from training.selectors import run_freeze_epochs
 
 logger = logging.getLogger(__name__)
 ACTIVE = (JobStatus.QUEUED, JobStatus.RUNNING)
 
 
-class NotEnoughImages(DomainError):
+class NotEnoughImages(Conflict):
+    """The request is fine; the dataset is not ready for it (409)."""
+
     code = "not_enough_images"
 
 
@@ -310,8 +314,10 @@ class RunCallbacks(ml.TrainCallbacks):
         *,
         deadline: float | None = None,
         claim: RunClaim | None = None,
+        freeze_epochs: int = 0,
     ) -> None:
         self.run_id = run_id
+        self.freeze_epochs = freeze_epochs
         self.on_progress = on_progress
         self.interval = interval
         self.deadline = deadline
@@ -341,8 +347,8 @@ class RunCallbacks(ml.TrainCallbacks):
         def write() -> None:
             TrainingRun.objects.filter(pk=self.run_id).update(
                 progress=round(done, 4),
-                progress_text=f"Epoch {epoch + 1}/{n_epochs}, "
-                f"batch {batch + 1}/{n_batches}",
+                progress_text=f"{epoch_progress(epoch, n_epochs, self.freeze_epochs)}"
+                f", batch {batch + 1}/{n_batches}",
                 heartbeat_at=timezone.now(),
             )
             self._cancel = TrainingRun.objects.filter(
@@ -516,7 +522,13 @@ def _training_run_execute(
     run: TrainingRun, *, on_progress, claim: RunClaim, deadline: float
 ) -> TrainingRun:
     finish = functools.partial(training_run_finish, attempt=claim.attempt)
-    callbacks = RunCallbacks(run.pk, on_progress, deadline=deadline, claim=claim)
+    callbacks = RunCallbacks(
+        run.pk,
+        on_progress,
+        deadline=deadline,
+        claim=claim,
+        freeze_epochs=run_freeze_epochs(run),
+    )
     try:
         snapshot = training_run_snapshot(run)
         config = ml.TrainConfig.from_dict(run.config)

@@ -2,37 +2,105 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from django.db.models import Count
 
+from training.epochs import epoch_name
 from training.models import RunImage, TrainingRun
 
 
-def loss_chart(run: TrainingRun, width: int = 560, height: int = 220) -> dict[str, Any]:
-    """Polylines (SVG coordinates) for train loss, valid loss and error rate."""
+def _nice_top(value: float) -> float:
+    """The smallest of 1, 2, 2.5, 5 x 10^k at or above `value`: round axis ends."""
+    if value <= 0:
+        return 1.0
+    exponent = math.floor(math.log10(value))
+    for step in (1, 2, 2.5, 5, 10):
+        top = step * 10**exponent
+        if top >= value - 1e-12:
+            return float(top)
+    return float(10 ** (exponent + 1))  # pragma: no cover
+
+
+def loss_chart(run: TrainingRun, width: int = 640, height: int = 260) -> dict[str, Any]:
+    """Polylines (SVG coordinates) for train loss, valid loss and error rate, with
+    the axes' ticks: epochs named as everywhere else, values from 0 to a round top.
+    """
     epochs = list(run.epochs.all())
-    pad = 30
-    series = {"train_loss": [], "valid_loss": [], "error_rate": []}
+    left, right, top_pad, bottom = 52, 16, 28, 42
+    plot_w, plot_h = width - left - right, height - top_pad - bottom
+    series: dict[str, list[str]] = {
+        "train_loss": [],
+        "valid_loss": [],
+        "error_rate": [],
+    }
     values = [
         getattr(e, key) for e in epochs for key in series if getattr(e, key) is not None
     ]
-    top = max(values, default=1.0) or 1.0
-    n = max(1, len(epochs) - 1)
+    top = _nice_top(max(values, default=1.0))
+    n = len(epochs)
+    freeze = run_freeze_epochs(run)
+
+    def x_of(i: int) -> float:
+        return left + (plot_w * (i / (n - 1)) if n > 1 else plot_w / 2)
+
+    def y_of(value: float) -> float:
+        return top_pad + plot_h - plot_h * (value / top)
+
     for i, e in enumerate(epochs):
-        x = pad + (width - 2 * pad) * (i / n if len(epochs) > 1 else 0.5)
         for key in series:
             value = getattr(e, key)
             if value is not None:
-                y = height - pad - (height - 2 * pad) * (value / top)
-                series[key].append(f"{x:.1f},{y:.1f}")
+                series[key].append(f"{x_of(i):.1f},{y_of(value):.1f}")
+    # Five steps of 0.2, 1 or 0.5 (for tops 1, 5, 2.5) or four of 0.5 (for 2).
+    steps = 4 if f"{top:e}".startswith("2.0") else 5
+    y_ticks = [
+        {"y": round(y_of(top * k / steps), 1), "label": f"{top * k / steps:g}"}
+        for k in range(steps + 1)
+    ]
+    x_ticks = [
+        {"x": round(x_of(i), 1), "label": epoch_name(e.epoch, freeze)}
+        for i, e in enumerate(epochs)
+    ]
     return {
         "width": width,
         "height": height,
         "top": top,
+        "left": left,
+        "right": width - right,
+        "plot_top": top_pad,
+        "bottom": top_pad + plot_h,
+        "x_ticks": x_ticks,
+        "y_ticks": y_ticks,
         "lines": {key: " ".join(points) for key, points in series.items()},
-        "epochs": len(epochs),
+        "epochs": n,
     }
+
+
+def epoch_rows(run: TrainingRun) -> list[dict[str, Any]]:
+    """The run's epochs as the page shows them: named, with the best one marked."""
+    freeze = run_freeze_epochs(run)
+    return [
+        {
+            "name": epoch_name(e.epoch, freeze),
+            "metric": e,
+            "best": e.epoch == run.best_epoch,
+        }
+        for e in run.epochs.all()
+    ]
+
+
+def best_epoch_name(run: TrainingRun) -> str | None:
+    if run.best_epoch is None:
+        return None
+    return epoch_name(run.best_epoch, run_freeze_epochs(run))
+
+
+def run_freeze_epochs(run: TrainingRun) -> int:
+    """The run's warm-up epochs (TrainConfig's default when its config lacks it)."""
+    value = (run.config or {}).get("freeze_epochs", 1)
+    return value if isinstance(value, int) and value >= 0 else 1
 
 
 def confusion_cells(

@@ -4,7 +4,7 @@ from celery import shared_task
 from django.conf import settings
 
 from datasets.models import JobStatus
-from training import runner
+from training import projects, runner
 
 
 @shared_task(
@@ -27,7 +27,8 @@ def training_run_execute(run_id: int) -> None:
 @shared_task
 def jobs_reap_stale() -> dict[str, int]:
     """Every job ends: running ones whose worker died are marked failed, queued
-    ones whose message was lost are queued again (then failed)."""
+    ones whose message was lost are queued again (then failed); projects whose
+    images are in start their run."""
     from datasets.scraping import scrape_jobs_reap_stale, scrape_jobs_requeue_stale
 
     scrape_queued = scrape_jobs_requeue_stale()
@@ -39,7 +40,15 @@ def jobs_reap_stale() -> dict[str, int]:
         "scrape_jobs_never_started": scrape_queued["failed"],
         "training_runs_requeued": run_queued["requeued"],
         "training_runs_never_started": run_queued["failed"],
+        # The backstop for a lost "job ended" message or a run that was busy.
+        "projects": projects.projects_advance_waiting(),
     }
+
+
+@shared_task
+def projects_advance_for_job(job_id: int) -> list[int]:
+    """A scrape job ended: start the runs of the projects whose images are in."""
+    return projects.projects_advance_for_job(job_id)
 
 
 @shared_task

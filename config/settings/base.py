@@ -81,6 +81,7 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_celery_beat",
     "datasets",
     "training",
@@ -291,7 +292,8 @@ SNAPCLASS_EXAMPLE_LABELS = {
 }
 
 REST_FRAMEWORK = {
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # drf-spectacular's, plus the error answers of every operation.
+    "DEFAULT_SCHEMA_CLASS": "config.schema.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -315,6 +317,13 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Web image search, curation, fine-tuning and prediction.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Request bodies get their own components, so uploads are typed as binary files.
+    "COMPONENT_SPLIT_REQUEST": True,
+    # Swagger UI and Redoc from the sidecar package's static files: the docs work
+    # offline and load nothing from a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {
         "ImageStatusEnum": "datasets.models.ImageStatus",
         "JobStatusEnum": "datasets.models.JobStatus",
@@ -336,6 +345,8 @@ BING_SEARCH_ENDPOINT = env.str(
     "BING_SEARCH_ENDPOINT", default="https://api.bing.microsoft.com/v7.0/images/search"
 )
 DDG_SAFESEARCH = env.str("DDG_SAFESEARCH", default="moderate")
+# For networks that reach the web only through a proxy (http://, socks5://).
+DDG_PROXY = env.str("DDG_PROXY", default="")
 SNAPCLASS_FETCH_CONCURRENCY = env_positive("SNAPCLASS_FETCH_CONCURRENCY", 16)
 SNAPCLASS_FETCH_PER_HOST = env_positive("SNAPCLASS_FETCH_PER_HOST", 4)
 SNAPCLASS_FETCH_MAX_BYTES = env_positive("SNAPCLASS_FETCH_MAX_BYTES", 15 * 1024 * 1024)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import http.client
 import json
 import logging
+import socket
 import urllib.error
 import urllib.request
 from collections.abc import Iterable, Mapping
@@ -34,7 +35,14 @@ __all__ = [
 ]
 
 SEARCH_ERROR_CODES = frozenset(
-    {"unknown_provider", "missing_key", "provider_error", "rate_limited", "bad_input"}
+    {
+        "unknown_provider",
+        "missing_key",
+        "provider_error",
+        "rate_limited",
+        "bad_input",
+        "no_connection",
+    }
 )
 # The licence filter vocabulary shared by the providers (Bing's and DuckDuckGo's
 # names); "any" means no filter.
@@ -175,6 +183,10 @@ def get_json(
     except (OSError, ValueError, http.client.HTTPException) as exc:
         # URLError, timeouts, resets, cut-off bodies, malformed endpoint URLs
         reason = getattr(exc, "reason", None) or exc
+        if isinstance(reason, (ConnectionError, TimeoutError, socket.gaierror)):
+            # Nothing answered at all: no route, no DNS, refused, silent.
+            host = urlsplit(endpoint).netloc or endpoint
+            raise SearchError("no_connection", f"{host}: {reason}") from None
         raise SearchError("provider_error", f"{provider}: {reason}") from None
     try:
         payload = json.loads(body)

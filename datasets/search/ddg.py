@@ -26,6 +26,15 @@ SAFESEARCH = ("on", "moderate", "off")
 MAX_PAGES = 5
 # ddgs raises this, with this text, when every backend came back empty.
 _NO_RESULTS = "No results found."
+# What ddgs's messages say when no request got an answer at all.
+_NO_CONNECTION = (
+    "DNSError",
+    "ConnectError",
+    "Connection refused",
+    "error sending request",
+    "Network is unreachable",
+    "timed out",
+)
 
 
 class ImagesClient(Protocol):
@@ -40,6 +49,7 @@ class DdgProvider:
         *,
         safesearch: str = "moderate",
         timeout: float = DEFAULT_TIMEOUT,
+        proxy: str | None = None,
         client_factory: Callable[[], ImagesClient] | None = None,
     ) -> None:
         if safesearch.lower() not in SAFESEARCH:
@@ -49,13 +59,16 @@ class DdgProvider:
         self._safesearch = safesearch.lower()
         # DDGS wants whole seconds.
         seconds = max(1, math.ceil(timeout))
-        self._client_factory = client_factory or (lambda: DDGS(timeout=seconds))
+        self._client_factory = client_factory or (
+            lambda: DDGS(timeout=seconds, proxy=proxy)
+        )
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any]) -> DdgProvider:
         return cls(
             safesearch=str_or_none(options.get("DDG_SAFESEARCH")) or "moderate",
             timeout=option_timeout(options),
+            proxy=str_or_none(options.get("DDG_PROXY")),
         )
 
     def search(
@@ -81,15 +94,35 @@ class DdgProvider:
                 rows = client.images(query, page=page, **options)
             except RatelimitException as exc:
                 raise SearchError("rate_limited", str(exc) or "rate limited") from None
-            except TimeoutException as exc:
-                raise SearchError("provider_error", str(exc) or "timed out") from None
+            except TimeoutException:
+                raise SearchError("no_connection", "timed out") from None
             except DDGSException as exc:
                 if str(exc) == _NO_RESULTS:
                     return
-                raise SearchError("provider_error", str(exc) or repr(exc)) from None
+                text = str(exc) or repr(exc)
+                if any(marker in text for marker in _NO_CONNECTION):
+                    # ddgs's text names the hosts of the engines it tried behind
+                    # DuckDuckGo; only the kind of failure is worth repeating.
+                    raise SearchError(
+                        "no_connection", _connection_failure(text)
+                    ) from None
+                raise SearchError("provider_error", text) from None
             if not isinstance(rows, list):
                 raise SearchError("provider_error", "ddgs returned no list of results")
             yield [c for row in rows if (c := _candidate(row, license)) is not None]
+
+
+def _connection_failure(text: str) -> str:
+    lowered = text.lower()
+    if "dns" in lowered:
+        return "DNS lookup failed"
+    if "refused" in lowered:
+        return "connection refused"
+    if "timed out" in lowered or "timeout" in lowered:
+        return "timed out"
+    if "unreachable" in lowered:
+        return "network unreachable"
+    return "could not connect"
 
 
 def _candidate(row: Any, license: str | None) -> Candidate | None:

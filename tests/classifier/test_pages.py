@@ -34,13 +34,19 @@ def page_config(response) -> dict:
     return json.loads(match[1])
 
 
-def test_the_page_without_a_model_says_how_to_train_one(client):
+def test_the_page_without_a_model_points_to_the_new_classifier_page(
+    client, django_user_model
+):
     response = client.get("/")
 
     assert response.status_code == 200
     assert b"No model has been trained yet" in response.content
-    assert b"manage.py train" in response.content
+    assert b'href="/classifiers/new/"' in response.content
+    assert b"manage.py" not in response.content
     assert b'id="predict-form"' not in response.content
+    client.force_login(django_user_model.objects.create_superuser("root", "", "pw"))
+    html = client.get("/").content.decode()
+    assert 'id="new-classifier-link" href="/classifiers/new/"' in html
 
 
 def test_the_page_is_cross_origin_isolated_and_carries_the_models_preprocessing(

@@ -93,3 +93,61 @@ def serve_bing(server: LocalServer, urls: list[str], key: str = "test-key") -> s
         return 200, {"Content-Type": "application/json"}, json.dumps(body).encode()
 
     return server.add("/bing/v7.0/images/search", search)
+
+
+PALETTE = [(220, 40, 40), (40, 200, 60), (40, 60, 220), (230, 200, 30), (160, 40, 200)]
+PNG = {"Content-Type": "image/png"}
+
+
+def class_image(index: int, seed: int) -> bytes:
+    """A noisy image dominated by the colour of class `index`: easy to learn."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(1000 * index + seed)
+    colour = np.array(PALETTE[index % len(PALETTE)])
+    blocks = rng.integers(0, 90, size=(6, 6, 3)) + colour * 0.6
+    img = Image.fromarray(blocks.clip(0, 255).astype(np.uint8), "RGB")
+    out = io.BytesIO()
+    img.resize((96, 96), Image.NEAREST).save(out, "PNG")
+    return out.getvalue()
+
+
+def serve_classes(
+    server: LocalServer, names: list[str], *, per_class: int = 12, key: str = "test-key"
+) -> dict[str, list[str]]:
+    """Images of each class and a Bing-compatible search that finds a class's images
+    when its name is in the query. Returns the image URLs per class name."""
+    from django.utils.text import slugify
+
+    by_class: dict[str, list[str]] = {}
+    for index, name in enumerate(names):
+        slug = slugify(name)
+        by_class[name] = [
+            server.add(f"/img/{slug}/{j}.png", headers=PNG, body=class_image(index, j))
+            for j in range(per_class)
+        ]
+
+    def search(request):
+        if request.headers.get("Ocp-Apim-Subscription-Key") != key:
+            body = {"error": {"code": "401", "message": "Access denied: bad key"}}
+            return 401, {"Content-Type": "application/json"}, json.dumps(body).encode()
+        query = (request.param("q") or "").lower()
+        urls = next(
+            (u for name, u in by_class.items() if name.lower() in query.split()), []
+        )
+        count = int(request.param("count") or 35)
+        offset = int(request.param("offset") or 0)
+        page = urls[offset : offset + count]
+        body = {
+            "value": [
+                {"contentUrl": u, "name": f"image {n}"} for n, u in enumerate(page)
+            ],
+            "nextOffset": offset + len(page),
+        }
+        return 200, {"Content-Type": "application/json"}, json.dumps(body).encode()
+
+    server.add("/bing/v7.0/images/search", search)
+    return by_class

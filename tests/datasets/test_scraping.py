@@ -145,7 +145,8 @@ def test_a_missing_key_fails_the_job_clearly(site, label, settings):
 
     job = run_job(label=label, provider="serpapi", requested=5)
 
-    assert job.status == "failed" and "missing_key" in job.message
+    assert job.status == "failed"
+    assert job.message == "SerpApi (Google Images) needs an API key: set SERPAPI_KEY."
 
 
 def test_an_unknown_provider_is_refused_before_a_job_exists(label):

@@ -257,7 +257,7 @@ def test_a_failure_after_the_first_page_keeps_what_was_found(
     assert "slow down" in caplog.text
 
 
-def test_an_unreachable_endpoint_is_a_provider_error() -> None:
+def test_an_unreachable_endpoint_is_no_connection() -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -269,10 +269,11 @@ def test_an_unreachable_endpoint_is_a_provider_error() -> None:
     with pytest.raises(SearchError) as excinfo:
         provider.search("cat", 3)
 
-    assert excinfo.value.code == "provider_error"
+    assert excinfo.value.code == "no_connection"
+    assert f"127.0.0.1:{port}" in excinfo.value.message
 
 
-def test_a_slow_endpoint_times_out_as_a_provider_error(
+def test_a_slow_endpoint_times_out_as_no_connection(
     local_server: LocalServer,
 ) -> None:
     local_server.add("/v7.0/images/search", FakeBing(total=3), delay=2)
@@ -280,7 +281,7 @@ def test_a_slow_endpoint_times_out_as_a_provider_error(
     with pytest.raises(SearchError) as excinfo:
         bing(local_server, timeout=0.3).search("cat", 3)
 
-    assert excinfo.value.code == "provider_error"
+    assert excinfo.value.code == "no_connection"
 
 
 # --- SerpApi (Google Images) ---
@@ -537,13 +538,35 @@ def test_ddg_refuses_an_unknown_license_before_searching() -> None:
 
 
 @pytest.mark.parametrize(
+    ("error", "words"),
+    [
+        (TimeoutException("https://duckduckgo.com/i.js timed out"), "timed out"),
+        (
+            DDGSException(
+                "ConnectError: error sending request for url "
+                "(https://www.bing.com/images/async) > Connection refused"
+            ),
+            "connection refused",
+        ),
+    ],
+)
+def test_ddg_without_a_connection_says_how_and_names_no_other_host(
+    error: Exception, words: str
+) -> None:
+    with pytest.raises(SearchError) as excinfo:
+        ddg(RecordedDDGS(error)).search("cat", 3)
+
+    assert excinfo.value.code == "no_connection"
+    assert excinfo.value.message == words
+
+
+@pytest.mark.parametrize(
     ("error", "code"),
     [
         (
             RatelimitException("https://duckduckgo.com/i.js 403 Ratelimit"),
             "rate_limited",
         ),
-        (TimeoutException("https://duckduckgo.com/i.js timed out"), "provider_error"),
         (DDGSException("backend exploded"), "provider_error"),
     ],
 )

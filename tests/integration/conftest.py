@@ -160,3 +160,16 @@ def wait_for(predicate, timeout: float = 60, interval: float = 0.2, message: str
     raise AssertionError(
         f"timed out after {timeout}s waiting for {message or predicate}"
     )
+
+
+def grant_curator(user) -> None:
+    """The curators group's rights, given directly: a transactional test's flush
+    removes the groups the data migration made."""
+    from django.contrib.auth.models import Permission
+
+    codenames = ["add_label", "change_label", "change_image", "add_scrapejob"]
+    user.user_permissions.add(
+        *Permission.objects.filter(
+            content_type__app_label="datasets", codename__in=codenames
+        )
+    )

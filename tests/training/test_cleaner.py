@@ -265,7 +265,9 @@ def test_relabel_changes_the_dataset_records_who_and_keeps_the_snapshot(
     assert RunImage.objects.get(run=finished_run, image=image).label_name == "red"
     # The dataset page shows it at once.
     summary = curator_client.get(reverse("datasets:summary")).content.decode()
-    assert re.search(r"<td>blue</td><td>9</td>", summary)
+    assert re.search(
+        r"<td>blue</td>\s*<td><code>blue</code></td>\s*<td>9</td>", summary
+    )
     assert f'href="{reverse("datasets:duplicates")}"' in summary
 
 

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 
 import pytest
 from django.core.management import call_command
@@ -190,3 +191,36 @@ def test_the_run_pages_show_metrics_and_top_losses(small_dataset, client, viewer
     assert len(api["epochs"]) == 2 and api["model_version"] == run.model_version.pk
     assert api["test_metrics"]["n"] == api["test_count"] == run.test_count
     assert api["calibration"]["temperature"] > 0
+
+
+def test_epochs_are_named_the_same_in_the_progress_the_pages_and_the_api(
+    small_dataset, client
+):
+    from training.epochs import epoch_progress
+
+    # 2 epochs asked for, after fastai's one warm-up epoch with the body frozen.
+    assert [epoch_progress(i, 3, 1) for i in range(3)] == [
+        "Warm-up (body frozen)",
+        "Epoch 1/2",
+        "Epoch 2/2",
+    ]
+    run = train_here({**TINY, "epochs": 2})
+
+    body = client.get(reverse("training:run", args=[run.pk])).content.decode()
+    table = body[
+        body.index('id="epochs"') : body.index("</table>", body.index('id="epochs"'))
+    ]
+    assert re.findall(r"<tr[^>]*><td>([^<]+)</td>", table) == ["warm-up", "1", "2"]
+    assert "2 epochs after a warm-up of 1 with the pretrained body frozen" in body
+    chart = body[body.index('id="loss-chart"') :]
+    assert (
+        ">warm-up</text>" in chart and ">2</text>" in chart and ">epoch</text>" in chart
+    )
+    assert re.search(r'text-anchor="end"[^>]*>0</text>', chart)  # the y axis's values
+    api = client.get(reverse("trainingrun-detail", args=[run.pk])).json()
+    assert [(e["epoch"], e["name"]) for e in api["epochs"]] == [
+        (0, "warm-up"),
+        (1, "1"),
+        (2, "2"),
+    ]
+    assert body.count(run.model_version.decision) == 1  # said once

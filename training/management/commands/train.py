@@ -8,6 +8,7 @@ from tqdm import tqdm
 
 from config.errors import DomainError
 from training import runner
+from training.epochs import epoch_progress
 from training.interfaces import add_config_flags, config_overrides
 from training.models import Trigger
 
@@ -40,8 +41,11 @@ class Command(BaseCommand):
         started = time.monotonic()
         bar = tqdm(total=100, unit="%", file=self.stderr, desc=f"run {run.pk}")
 
+        freeze = claimed.config.get("freeze_epochs", 0)
+
         def progress(done: float, epoch: int, n_epochs: int) -> None:
-            bar.set_description(f"run {run.pk} epoch {epoch + 1}/{n_epochs}")
+            where = epoch_progress(epoch, n_epochs, freeze).lower()
+            bar.set_description(f"run {run.pk} {where}")
             bar.update(round(done * 100) - bar.n)
 
         try:
