@@ -161,3 +161,12 @@ def dataset_changes_since(when) -> dict[str, Any]:
         bump(name, "deleted", n)
     total = sum(sum(row.values()) for row in per_label.values())
     return {"since": when, "total": total, "per_label": dict(sorted(per_label.items()))}
+
+
+def run_notes(run: TrainingRun, decision: str = "") -> str:
+    """The run's message without the promotion decision, which the page shows
+    once, beside the model version."""
+    message = (run.message or "").strip()
+    if decision and message.endswith(decision):
+        message = message[: -len(decision)].strip()
+    return message

@@ -53,6 +53,9 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     context = {
         "run": run,
         "version": getattr(run, "model_version", None),
+        "notes": selectors.run_notes(
+            run, getattr(getattr(run, "model_version", None), "decision", "")
+        ),
         "epochs": selectors.epoch_rows(run),
         "best_epoch": selectors.best_epoch_name(run),
         "chart": selectors.loss_chart(run),

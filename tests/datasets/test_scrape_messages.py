@@ -77,7 +77,7 @@ def test_urls_that_all_point_at_private_addresses_fail_the_job(label, settings):
 
 
 def test_a_job_with_some_404s_succeeds_and_its_page_tables_the_reasons(
-    label, settings, client, django_user_model
+    label, settings, admin_client, client
 ):
     settings.SNAPCLASS_FETCH_ALLOW_PRIVATE_HOSTS = ["127.0.0.1"]
     settings.BING_SEARCH_KEY = "test-key"
@@ -96,7 +96,8 @@ def test_a_job_with_some_404s_succeeds_and_its_page_tables_the_reasons(
     assert job.message == (
         "6 new images, 0 already in the dataset, 3 not usable (3 not found (HTTP 404))."
     )
-    page = client.get(f"/scrape-jobs/{job.pk}/")
+    assert client.get(f"/scrape-jobs/{job.pk}/").status_code == 302  # sign in first
+    page = admin_client.get(f"/scrape-jobs/{job.pk}/")
     assert page.status_code == 200
     html = page.content.decode()
     assert 'id="reasons"' in html

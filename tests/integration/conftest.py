@@ -164,12 +164,22 @@ def wait_for(predicate, timeout: float = 60, interval: float = 0.2, message: str
 
 def grant_curator(user) -> None:
     """The curators group's rights, given directly: a transactional test's flush
-    removes the groups the data migration made."""
+    removes the groups the data migrations made."""
     from django.contrib.auth.models import Permission
+    from django.db.models import Q
 
-    codenames = ["add_label", "change_label", "change_image", "add_scrapejob"]
-    user.user_permissions.add(
-        *Permission.objects.filter(
-            content_type__app_label="datasets", codename__in=codenames
-        )
-    )
+    wanted = {
+        "datasets": [
+            "add_label",
+            "change_label",
+            "view_image",
+            "change_image",
+            "view_scrapejob",
+            "add_scrapejob",
+        ],
+        "training": ["view_trainingrun", "add_trainingrun"],
+    }
+    query = Q()
+    for app, codenames in wanted.items():
+        query |= Q(content_type__app_label=app, codename__in=codenames)
+    user.user_permissions.add(*Permission.objects.filter(query))
