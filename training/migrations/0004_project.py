@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('datasets', '0003_image_groups_review_reason'),
+        ('datasets', '0002_groups'),
         ('training', '0003_test_split_calibration'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
