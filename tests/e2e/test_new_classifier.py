@@ -16,7 +16,6 @@ from classifier.predictor import predictor_reset
 from tests.datasets.scrape_site import class_image, serve_classes
 from tests.integration.conftest import (  # noqa: F401  (fixtures)
     broker,
-    grant_curator,
     postgres,
     redis_url,
     start_worker,
@@ -72,11 +71,9 @@ def app(live_server, settings, web, start_worker):  # noqa: F811
 
 @pytest.fixture
 def staff(django_user_model):
-    user = django_user_model.objects.create_user(
-        "stella", password="a-long-password", is_staff=True
-    )
-    grant_curator(user)
-    return user
+    # A staff superuser needs no permission rows, which other integration tests'
+    # flushes may have removed (a curator's rights: tests/training/test_projects.py).
+    return django_user_model.objects.create_superuser("stella", "", "a-long-password")
 
 
 def sign_in(page, url: str) -> None:

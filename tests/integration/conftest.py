@@ -160,26 +160,3 @@ def wait_for(predicate, timeout: float = 60, interval: float = 0.2, message: str
     raise AssertionError(
         f"timed out after {timeout}s waiting for {message or predicate}"
     )
-
-
-def grant_curator(user) -> None:
-    """The curators group's rights, given directly: a transactional test's flush
-    removes the groups the data migrations made."""
-    from django.contrib.auth.models import Permission
-    from django.db.models import Q
-
-    wanted = {
-        "datasets": [
-            "add_label",
-            "change_label",
-            "view_image",
-            "change_image",
-            "view_scrapejob",
-            "add_scrapejob",
-        ],
-        "training": ["view_trainingrun", "add_trainingrun"],
-    }
-    query = Q()
-    for app, codenames in wanted.items():
-        query |= Q(content_type__app_label=app, codename__in=codenames)
-    user.user_permissions.add(*Permission.objects.filter(query))
